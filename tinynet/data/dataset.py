@@ -1,0 +1,158 @@
+"""Datasets: indexable collections of (image, label) samples.
+
+A dataset's `load(index)` reads one raw sample; `get(index, rng)` also applies the dataset's
+transform with an explicit random generator, so that augmentation is reproducible. The
+DataLoader calls `get` with a generator made by `sample_rng(seed, epoch, index)`: a sample's
+augmentation then depends only on those three numbers, never on worker count or timing.
+"""
+
+import operator
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+IMG_EXTENSIONS = (
+    ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+)
+
+
+def sample_rng(seed, epoch, index):
+    """The generator for one sample's augmentation in one epoch of a seeded run."""
+    return np.random.default_rng([seed, epoch, index])
+
+
+class BadImageError(ValueError):
+    """An image file that Pillow cannot decode (truncated, corrupt, not an image, too large)."""
+
+    def __init__(self, path, reason):
+        super().__init__(path, reason)  # both in args, so the error survives pickling
+        self.path = str(path)
+        self.reason = reason
+
+    def __str__(self):
+        return f"cannot read image {self.path}: {self.reason}"
+
+
+def read_rgb(path):
+    """Decode an image file into an RGB PIL image, or raise BadImageError naming the file."""
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: a truncated file fails here, not later inside a transform
+            return image.convert("RGB")  # grey, palette and CMYK images become 3 channels
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise BadImageError(path, f"{type(error).__name__}: {error}") from error
+
+
+class Dataset:
+    """Base class: subclasses define `__len__` and `load(index) -> (image, label)`."""
+
+    transform = None
+
+    def __len__(self):
+        raise NotImplementedError
+
+    def load(self, index):
+        raise NotImplementedError
+
+    def get(self, index, rng):
+        """Sample `index` with the transform applied, its randomness drawn from `rng`."""
+        image, label = self.load(index)
+        if self.transform is not None:
+            image = self.transform(image, rng)
+        return image, label
+
+    def __getitem__(self, index):
+        """Sample `index` as the DataLoader gives it in epoch 0 of a run with seed 0."""
+        index = operator.index(index)
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} is out of range for a dataset of {len(self)} samples")
+        return self.get(index, sample_rng(0, 0, index))
+
+
+class TensorDataset(Dataset):
+    """Images and labels held in memory: `images[i]` (any shape, usually uint8) with `labels[i]`."""
+
+    def __init__(self, images, labels, transform=None):
+        images, labels = np.asarray(images), np.asarray(labels)
+        if labels.ndim != 1 or len(images) != len(labels):
+            raise ValueError(
+                f"TensorDataset needs one label per image: got images of shape {images.shape} "
+                f"and labels of shape {labels.shape}"
+            )
+        self.images = images
+        self.labels = labels.astype(np.int64)
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.images)
+
+    def load(self, index):
+        return self.images[index], int(self.labels[index])
+
+
+class ImageFolder(Dataset):
+    """Images stored one folder per class, as ImageNet and Imagenette are: root/<class>/<image>.
+
+    Classes are the subfolder names in sorted order, so label i is `classes[i]`. Images are
+    decoded to RGB when loaded. A file that cannot be decoded raises BadImageError; with
+    `skip_bad=True` the DataLoader leaves it out of its batch instead and appends its path to
+    `skipped`.
+    """
+
+    def __init__(self, root, transform=None, skip_bad=False, extensions=IMG_EXTENSIONS):
+        self.root = Path(root)
+        self.transform = transform
+        self.skip_bad = skip_bad
+        self.extensions = tuple(extension.lower() for extension in extensions)
+        self.classes = self._find_classes()
+        self.class_to_idx = {name: label for label, name in enumerate(self.classes)}
+        self.samples = self._find_samples()
+        self.targets = [label for _, label in self.samples]
+        self.skipped = []
+
+    def __len__(self):
+        return len(self.samples)
+
+    def load(self, index):
+        path, label = self.samples[index]
+        return read_rgb(path), label
+
+    def _is_image(self, name):
+        # Names starting with a dot are hidden files, such as the "._photo.jpg" resource forks
+        # that macOS leaves beside copied images; they are not images.
+        return not name.startswith(".") and name.lower().endswith(self.extensions)
+
+    def _find_classes(self):
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"image folder {self.root} does not exist or is not a folder")
+        entries = [entry for entry in os.scandir(self.root) if not entry.name.startswith(".")]
+        classes = sorted(entry.name for entry in entries if entry.is_dir())
+        if classes:
+            return classes
+        expected = f"expected one subfolder per class: {self.root}/<class>/<image>.jpg"
+        if any(self._is_image(entry.name) for entry in entries):
+            raise ValueError(f"image folder {self.root} holds images but no class subfolders; {expected}")
+        raise ValueError(f"image folder {self.root} has no class subfolders; {expected}")
+
+    def _find_samples(self):
+        samples, empty = [], []
+        for label, name in enumerate(self.classes):
+            paths = sorted(
+                os.path.join(folder, file)
+                for folder, _, files in os.walk(self.root / name, followlinks=True)
+                for file in files
+                if self._is_image(file)
+            )
+            samples += [(path, label) for path in paths]
+            if not paths:
+                empty.append(name)
+        if empty:
+            raise ValueError(
+                f"image folder {self.root}: no images in the class folders {', '.join(empty)} "
+                f"(looked for files ending in {', '.join(self.extensions)})"
+            )
+        return samples

@@ -1,0 +1,154 @@
+"""DataLoader: batches of samples, shuffled reproducibly, prepared in the background.
+
+Reproducibility comes first, because a resumed training run must see exactly the batches it
+would have seen: the order of epoch e depends only on (seed, e), and the generator handed to
+a sample's transform only on (seed, e, index). So batches are the same bit for bit whatever
+the number of workers, their kind, or how the operating system schedules them.
+
+With num_workers > 0 a pool of threads (Pillow releases the GIL while it decodes and resizes)
+or of processes prepares the next few batches while the model trains on the current one.
+"""
+
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
+from multiprocessing import get_context
+
+import numpy as np
+
+from .dataset import BadImageError, sample_rng
+
+WORKER_TYPES = ("thread", "process")
+
+
+def _stack(samples, indices):
+    shapes = {sample.shape for sample in samples}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"samples {list(indices)} have different shapes {sorted(shapes)} and cannot form a "
+            "batch; give the dataset a transform that makes them one size (Resize, crops)"
+        )
+    return np.stack(samples)
+
+
+def _load_batch(dataset, indices, seed, epoch):
+    """Load and stack the samples `indices`: (images, labels, paths of skipped bad images)."""
+    images, labels, skipped = [], [], []
+    for index in indices:
+        try:
+            image, label = dataset.get(index, sample_rng(seed, epoch, index))
+        except BadImageError as error:
+            if not getattr(dataset, "skip_bad", False):
+                raise
+            skipped.append(error.path)
+            continue
+        except Exception as error:
+            error.add_note(f"(raised while loading sample {index} in epoch {epoch})")
+            raise
+        images.append(np.asarray(image))
+        labels.append(label)
+    if not images:
+        return None, np.zeros(0, np.int64), skipped
+    return _stack(images, indices), np.asarray(labels, np.int64), skipped
+
+
+# A worker process receives the dataset once, when it starts, rather than with every batch.
+_worker_dataset = None
+
+
+def _keep_dataset(dataset):
+    global _worker_dataset
+    _worker_dataset = dataset
+
+
+def _load_batch_in_worker(indices, seed, epoch):
+    return _load_batch(_worker_dataset, indices, seed, epoch)
+
+
+class DataLoader:
+    """Iterate over a dataset in batches of (images, labels).
+
+    images stacks the samples as the dataset's transform leaves them (for example uint8
+    (N, C, H, W)); labels is int64 (N,). Each complete pass adds one to `epoch`; set it (or
+    call set_epoch) to resume a run. Samples that an ImageFolder with skip_bad=True cannot
+    decode are left out of their batch, which is then smaller.
+
+    num_workers=0 loads in the calling thread. Otherwise `worker_type` "thread" or "process"
+    pools prepare up to num_workers * prefetch batches ahead, in order. Processes start with
+    "spawn" (safe beside threads and CUDA, the same on every system), receive a pickled copy
+    of the dataset, and are started anew for each epoch.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=0,
+                 num_workers=0, worker_type="thread", prefetch=2):
+        if batch_size < 1 or num_workers < 0 or prefetch < 1:
+            raise ValueError(
+                f"need batch_size >= 1, num_workers >= 0 and prefetch >= 1; got {batch_size}, "
+                f"{num_workers} and {prefetch}"
+            )
+        if worker_type not in WORKER_TYPES:
+            raise ValueError(f"worker_type must be one of {WORKER_TYPES}, got {worker_type!r}")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.num_workers = num_workers
+        self.worker_type = worker_type
+        self.prefetch = prefetch
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        full, rest = divmod(len(self.dataset), self.batch_size)
+        return full if self.drop_last or rest == 0 else full + 1
+
+    def batch_indices(self, epoch):
+        """The sample indices of each batch of `epoch`, in order."""
+        count = len(self.dataset)
+        order = np.random.default_rng([self.seed, epoch]).permutation(count) if self.shuffle \
+            else np.arange(count)
+        return [order[start:start + self.batch_size].tolist()
+                for start in range(0, len(self) * self.batch_size, self.batch_size)]
+
+    def __iter__(self):
+        epoch = self.epoch
+        batches = self.batch_indices(epoch)
+        if self.num_workers == 0:
+            results = (_load_batch(self.dataset, indices, self.seed, epoch) for indices in batches)
+        else:
+            results = self._prefetched(batches, epoch)
+        try:
+            for images, labels, skipped in results:
+                self._record_skipped(skipped)
+                if len(labels):
+                    yield images, labels
+        finally:
+            results.close()  # stops the workers at once if the loop was left early
+        self.epoch = epoch + 1
+
+    def _record_skipped(self, paths):
+        skipped = getattr(self.dataset, "skipped", None)
+        if skipped is not None:
+            skipped.extend(path for path in paths if path not in skipped)
+
+    def _prefetched(self, batches, epoch):
+        if self.worker_type == "thread":
+            pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="tinynet-loader")
+            load = partial(_load_batch, self.dataset)
+        else:
+            pool = ProcessPoolExecutor(self.num_workers, mp_context=get_context("spawn"),
+                                       initializer=_keep_dataset, initargs=(self.dataset,))
+            load = _load_batch_in_worker
+        pending = deque()
+        try:
+            for indices in batches:
+                pending.append(pool.submit(load, indices, self.seed, epoch))
+                if len(pending) >= self.num_workers * self.prefetch:
+                    yield pending.popleft().result()  # re-raises a worker's exception here
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)

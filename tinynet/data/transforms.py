@@ -1,0 +1,256 @@
+"""Image transforms: per sample with Pillow and NumPy, per batch on NumPy or CuPy arrays.
+
+Per-sample transforms run in the DataLoader's workers on one image, a PIL image or a uint8
+array (H, W, C), and return a uint8 array. Every transform is called as `transform(x, rng)`
+with a numpy.random.Generator; random ones draw from it and deterministic ones ignore it,
+so `Compose` passes one generator down the chain and nothing touches a global RNG.
+
+Batch transforms run in the training loop on a whole batch (N, C, H, W), on whichever
+device holds it, after the batch has left the DataLoader.
+
+The paper's pipeline (Krizhevsky et al. 2012, sections 2 and 4.1), with 227 rather than 224
+so that conv1 yields 55x55:
+    every image:  Resize(256), CenterCrop(256)
+    training:     RandomCrop(227), RandomHorizontalFlip(), ToCHW()
+                  then per batch: PCALighting(...), Normalize(mean, std)
+    testing:      TenCrop(227), ToCHW(), then Normalize, and average the ten predictions
+"""
+
+import numpy as np
+from PIL import Image
+
+try:  # CuPy is optional; batch transforms follow whichever module holds the batch.
+    import cupy
+except ImportError:  # pragma: no cover - depends on the machine
+    cupy = None
+
+# Statistics of ImageNet's RGB pixels on the 0..1 scale, as published with torchvision and
+# fb.resnet.torch: channel means and standard deviations, and the eigenvalues and eigenvectors
+# (columns) of the RGB covariance, for PCALighting.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET_EIGENVALUES = (0.2175, 0.0188, 0.0045)
+IMAGENET_EIGENVECTORS = (
+    (-0.5675, 0.7192, 0.4009),
+    (-0.5808, -0.0045, -0.8140),
+    (-0.5836, -0.6948, 0.4203),
+)
+
+
+def _array_module(x):
+    return cupy.get_array_module(x) if cupy is not None else np
+
+
+def _as_hwc(image):
+    """A PIL image or an array as a uint8 array (H, W, C); grey images get C = 1."""
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise ValueError(f"expected an image (H, W, C), got an array of shape {array.shape}")
+    return array
+
+
+def _to_pil(image):
+    if isinstance(image, Image.Image):
+        return image
+    array = _as_hwc(image)
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def _pair(size):
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+def _check_fits(name, image, height, width):
+    if image.shape[0] < height or image.shape[1] < width:
+        raise ValueError(
+            f"{name}: the image is {image.shape[0]}x{image.shape[1]}, smaller than the "
+            f"{height}x{width} crop; resize it first"
+        )
+
+
+def _center_offsets(image, height, width):
+    # Rounded like torchvision's center_crop, so both crop the same pixels.
+    return int(round((image.shape[0] - height) / 2)), int(round((image.shape[1] - width) / 2))
+
+
+class Compose:
+    """Apply transforms in order, passing the same generator to each."""
+
+    def __init__(self, transforms):
+        self.transforms = list(transforms)
+
+    def __call__(self, image, rng=None):
+        for transform in self.transforms:
+            image = transform(image, rng)
+        return image
+
+
+class Resize:
+    """Scale the shorter side to `size` keeping the aspect ratio, or to exactly (h, w)."""
+
+    def __init__(self, size, resample=Image.Resampling.BILINEAR):
+        self.size = size
+        self.resample = resample
+
+    def __call__(self, image, rng=None):
+        image = _to_pil(image)
+        width, height = image.size
+        if isinstance(self.size, int):  # shorter side to size, longer side truncated (torchvision)
+            short, long = sorted((width, height))
+            scaled = (self.size, int(self.size * long / short))
+            height, width = scaled if height <= width else scaled[::-1]
+        else:
+            height, width = self.size
+        return _as_hwc(image.resize((width, height), self.resample))
+
+
+class CenterCrop:
+    """The central (h, w) patch."""
+
+    def __init__(self, size):
+        self.size = _pair(size)
+
+    def __call__(self, image, rng=None):
+        image, (height, width) = _as_hwc(image), self.size
+        _check_fits("CenterCrop", image, height, width)
+        top, left = _center_offsets(image, height, width)
+        return image[top:top + height, left:left + width]
+
+
+class RandomCrop:
+    """A (h, w) patch at a uniformly random position (section 4.1: 224x224 out of 256x256)."""
+
+    def __init__(self, size):
+        self.size = _pair(size)
+
+    def __call__(self, image, rng):
+        image, (height, width) = _as_hwc(image), self.size
+        _check_fits("RandomCrop", image, height, width)
+        top = rng.integers(0, image.shape[0] - height + 1)
+        left = rng.integers(0, image.shape[1] - width + 1)
+        return image[top:top + height, left:left + width]
+
+
+class RandomHorizontalFlip:
+    """Mirror the image left to right with probability p (section 4.1's reflections)."""
+
+    def __init__(self, p=0.5):
+        self.p = p
+
+    def __call__(self, image, rng):
+        image = _as_hwc(image)
+        return image[:, ::-1] if rng.random() < self.p else image
+
+
+class TenCrop:
+    """The four corner patches, the center patch, and their mirror images (section 4.1, testing).
+
+    Returns a uint8 array (10, h, w, C): the five crops (top-left, top-right, bottom-left,
+    bottom-right, center), then the same five flipped left to right.
+    """
+
+    def __init__(self, size):
+        self.size = _pair(size)
+
+    def __call__(self, image, rng=None):
+        image, (height, width) = _as_hwc(image), self.size
+        _check_fits("TenCrop", image, height, width)
+        bottom, right = image.shape[0] - height, image.shape[1] - width
+        corners = [(0, 0), (0, right), (bottom, 0), (bottom, right)]
+        offsets = corners + [_center_offsets(image, height, width)]
+        crops = np.stack([image[top:top + height, left:left + width] for top, left in offsets])
+        return np.concatenate([crops, crops[:, :, ::-1]])
+
+
+class ToCHW:
+    """Channels first: (H, W, C) -> (C, H, W), and (K, H, W, C) -> (K, C, H, W) for TenCrop."""
+
+    def __call__(self, image, rng=None):
+        image = np.asarray(image)
+        if image.ndim == 2:  # a grey image has one channel
+            image = image[:, :, None]
+        return np.moveaxis(image, -1, -3)
+
+
+class Normalize:
+    """Pixels on the 0..255 scale (uint8 or float) to float32 `(x / 255 - mean) / std`.
+
+    `mean` and `std` are per channel on the 0..1 scale, like IMAGENET_MEAN and IMAGENET_STD.
+    The channel axis is the third from last, so (N, C, H, W) and TenCrop's (N, 10, C, H, W)
+    both work.
+    """
+
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, np.float32).reshape(-1, 1, 1)
+        self.std = np.asarray(std, np.float32).reshape(-1, 1, 1)
+
+    def __call__(self, batch, rng=None):
+        xp = _array_module(batch)
+        if batch.ndim < 3 or batch.shape[-3] != len(self.mean):
+            raise ValueError(
+                f"Normalize has {len(self.mean)} channel statistics but the batch of shape "
+                f"{batch.shape} has {batch.shape[-3] if batch.ndim >= 3 else 'no'} channels "
+                "on its channel axis (third from last)"
+            )
+        x = batch.astype(xp.float32)  # a copy: the in-place steps below leave `batch` alone
+        x /= 255
+        x -= xp.asarray(self.mean)
+        x /= xp.asarray(self.std)
+        return x
+
+
+class PCALighting:
+    """The paper's PCA colour augmentation (section 4.1), on a batch (N, 3, H, W).
+
+    To every pixel of image n it adds the same RGB offset [p1, p2, p3] [a1 l1, a2 l2, a3 l3]^T,
+    where p_i and l_i are the eigenvectors and eigenvalues of the RGB covariance (see rgb_pca)
+    and a_i ~ N(0, alpha_std) is drawn once per image. Each image is seen once per epoch, so
+    that is once per image per epoch, as in the paper.
+
+    The eigenvalues are variances, so the offset depends on the pixel scale; like
+    fb.resnet.torch and torchvision's references we take them on the 0..1 scale. Input pixels
+    are on the 0..255 scale (uint8 or float, before Normalize); the output is float32 on the
+    same scale. `rng` is a numpy Generator also for CuPy batches, so both draw the same a_i.
+    """
+
+    def __init__(self, eigenvalues=IMAGENET_EIGENVALUES, eigenvectors=IMAGENET_EIGENVECTORS,
+                 alpha_std=0.1):
+        self.eigenvalues = np.asarray(eigenvalues, np.float64)
+        self.eigenvectors = np.asarray(eigenvectors, np.float64)
+        self.alpha_std = alpha_std
+
+    def __call__(self, batch, rng):
+        xp = _array_module(batch)
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"PCALighting expects an RGB batch (N, 3, H, W), got {batch.shape}")
+        alpha = rng.normal(0.0, self.alpha_std, size=(batch.shape[0], 3))
+        offsets = (alpha * self.eigenvalues) @ self.eigenvectors.T  # row n: sum_i a_i l_i p_i
+        offsets = xp.asarray((255 * offsets).astype(np.float32))
+        return batch.astype(xp.float32) + offsets[:, :, None, None]
+
+
+def rgb_pca(images):
+    """Eigenvalues (descending) and eigenvectors (columns) of the RGB covariance of images.
+
+    `images` is a uint8 array (N, 3, H, W), or any iterable of uint8 (3, H, W) images, which
+    may differ in size; pixels are taken on the 0..1 scale, as PCALighting expects. The
+    paper computes this over the whole ImageNet training set; a few thousand images suffice.
+    """
+    count, total, products = 0, np.zeros(3), np.zeros((3, 3))
+    for image in images:  # one image at a time bounds the float64 copy
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"rgb_pca expects RGB images (3, H, W), got one of shape {image.shape}")
+        pixels = image.reshape(3, -1).astype(np.float64) / 255
+        count += pixels.shape[1]
+        total += pixels.sum(axis=1)
+        products += pixels @ pixels.T
+    if count < 2:
+        raise ValueError("rgb_pca needs at least two pixels")
+    mean = total / count
+    covariance = products / count - np.outer(mean, mean)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending order
+    order = np.argsort(eigenvalues)[::-1]
+    return eigenvalues[order].astype(np.float32), eigenvectors[:, order].astype(np.float32)

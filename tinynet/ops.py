@@ -1,0 +1,268 @@
+"""Elementary operations: arithmetic, reductions and reshapes, each a Function.
+
+Every ``backward`` here is the derivative of its ``forward`` written out by hand.
+Broadcasting is undone by the engine (``tensor._unbroadcast``), so a backward
+may return a gradient in the broadcast shape.
+
+At the bottom these operations are attached to ``Tensor`` as methods and
+operators, so ``a * b + c`` builds the graph.
+"""
+
+from . import backend
+from .tensor import Function, Tensor
+
+
+class Add(Function):
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        return a - b
+
+    def backward(self, grad):
+        return grad, -grad
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, grad):
+        a, b = self.saved_arrays
+        return grad * b, grad * a
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a / b
+
+    def backward(self, grad):
+        a, b = self.saved_arrays
+        grad_a = grad / b
+        return grad_a, -grad_a * a / b
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, grad):
+        return (-grad,)
+
+
+class Pow(Function):
+    """``a ** exponent`` for a constant exponent."""
+
+    def __init__(self, exponent):
+        self.exponent = exponent
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        return a**self.exponent
+
+    def backward(self, grad):
+        (a,) = self.saved_arrays
+        return (grad * self.exponent * a ** (self.exponent - 1),)
+
+
+class MatMul(Function):
+    def forward(self, a, b):
+        if a.ndim < 2 or b.ndim < 2:
+            raise ValueError(f"matmul needs arrays of 2 or more dimensions, got shapes {a.shape} and {b.shape}")
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, grad):
+        a, b = self.saved_arrays
+        return grad @ b.swapaxes(-1, -2), a.swapaxes(-1, -2) @ grad
+
+
+class Exp(Function):
+    def forward(self, a):
+        out = backend.xp_of(a).exp(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_arrays
+        return (grad * out,)
+
+
+class Log(Function):
+    def forward(self, a):
+        self.save_for_backward(a)
+        return backend.xp_of(a).log(a)
+
+    def backward(self, grad):
+        (a,) = self.saved_arrays
+        return (grad / a,)
+
+
+class ReLU(Function):
+    def forward(self, a):
+        out = backend.xp_of(a).maximum(a, 0)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_arrays
+        return (grad * (out > 0),)
+
+
+class Sum(Function):
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, a):
+        self.input_shape = a.shape
+        return a.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, grad):
+        grad = _restore_reduced_axes(grad, self.input_shape, self.axis, self.keepdims)
+        return (backend.xp_of(grad).broadcast_to(grad, self.input_shape).copy(),)
+
+
+class Mean(Sum):
+    def forward(self, a):
+        total = super().forward(a)
+        self.count = a.size // max(1, total.size)
+        return total / a.dtype.type(self.count)
+
+    def backward(self, grad):
+        return super().backward(grad / grad.dtype.type(self.count))
+
+
+class Max(Function):
+    """Maximum over an axis; the gradient goes to the first maximum of each slice."""
+
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, a):
+        xp = backend.xp_of(a)
+        flat = a.reshape(-1) if self.axis is None else a
+        axis = 0 if self.axis is None else self.axis
+        winner = xp.expand_dims(flat.argmax(axis=axis), axis)
+        positions = xp.arange(flat.shape[axis]).reshape([-1 if i == axis % flat.ndim else 1 for i in range(flat.ndim)])
+        self.save_for_backward((positions == winner).reshape(a.shape))
+        return a.max(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, grad):
+        (is_winner,) = self.saved_arrays
+        grad = _restore_reduced_axes(grad, is_winner.shape, self.axis, self.keepdims)
+        return (grad * is_winner,)
+
+
+def _restore_reduced_axes(grad, input_shape, axis, keepdims):
+    """Give a reduced gradient back its reduced axes (as size 1) so it broadcasts."""
+    if keepdims or axis is None:
+        return grad.reshape([1] * len(input_shape)) if axis is None else grad
+    axes = (axis,) if isinstance(axis, int) else axis
+    axes = sorted(a % len(input_shape) for a in axes)
+    shape = list(grad.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return grad.reshape(shape)
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, a):
+        self.input_shape = a.shape
+        return a.reshape(self.shape)
+
+    def backward(self, grad):
+        return (grad.reshape(self.input_shape),)
+
+
+class Transpose(Function):
+    def __init__(self, axes=None):
+        self.axes = axes
+
+    def forward(self, a):
+        self.axes = self.axes or tuple(reversed(range(a.ndim)))
+        return a.transpose(self.axes)
+
+    def backward(self, grad):
+        inverse = [0] * len(self.axes)
+        for position, axis in enumerate(self.axes):
+            inverse[axis] = position
+        return (grad.transpose(inverse),)
+
+
+class GetItem(Function):
+    """Basic indexing (ints, slices, None, Ellipsis): the result is a view, so the
+    gradient is the upstream gradient written into zeros at the same place."""
+
+    def __init__(self, index):
+        parts = index if isinstance(index, tuple) else (index,)
+        if not all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts):
+            raise TypeError(f"only basic indexing (ints, slices, None, ...) is differentiable, got {index!r}")
+        self.index = index
+
+    def forward(self, a):
+        self.input_shape, self.dtype = a.shape, a.dtype
+        return a[self.index]
+
+    def backward(self, grad):
+        xp = backend.xp_of(grad)
+        full = xp.zeros(self.input_shape, dtype=grad.dtype)
+        full[self.index] = grad
+        return (full,)
+
+
+# -- Tensor methods and operators ---------------------------------------------
+
+
+def _operand(value, like):
+    """A Tensor for the other side of a binary operator, on ``like``'s device and,
+    for plain numbers, in its dtype (so ``x * 2`` stays float32)."""
+    if isinstance(value, Tensor):
+        return value
+    return Tensor(backend.xp_of(like.data).asarray(value, dtype=like.dtype))
+
+
+def _binary(function_class, swap=False):
+    def method(self, other):
+        other = _operand(other, self)
+        return function_class()(other, self) if swap else function_class()(self, other)
+
+    return method
+
+
+def _flatten(self, start_dim=1):
+    return self.reshape(*self.shape[:start_dim], -1)
+
+
+def _reshape(self, *shape):
+    return Reshape(shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)(self)
+
+
+Tensor.__add__, Tensor.__radd__ = _binary(Add), _binary(Add, swap=True)
+Tensor.__sub__, Tensor.__rsub__ = _binary(Sub), _binary(Sub, swap=True)
+Tensor.__mul__, Tensor.__rmul__ = _binary(Mul), _binary(Mul, swap=True)
+Tensor.__truediv__, Tensor.__rtruediv__ = _binary(Div), _binary(Div, swap=True)
+Tensor.__matmul__, Tensor.__rmatmul__ = _binary(MatMul), _binary(MatMul, swap=True)
+Tensor.__neg__ = lambda self: Neg()(self)
+Tensor.__pow__ = lambda self, exponent: Pow(exponent)(self)
+Tensor.__getitem__ = lambda self, index: GetItem(index)(self)
+Tensor.exp = lambda self: Exp()(self)
+Tensor.log = lambda self: Log()(self)
+Tensor.relu = lambda self: ReLU()(self)
+Tensor.sum = lambda self, axis=None, keepdims=False: Sum(axis, keepdims)(self)
+Tensor.mean = lambda self, axis=None, keepdims=False: Mean(axis, keepdims)(self)
+Tensor.max = lambda self, axis=None, keepdims=False: Max(axis, keepdims)(self)
+Tensor.reshape = _reshape
+Tensor.transpose = lambda self, *axes: Transpose(axes or None)(self)
+Tensor.T = property(lambda self: Transpose()(self))
+Tensor.flatten = _flatten
+Tensor.argmax = lambda self, axis=None: Tensor(self.data.argmax(axis=axis))

@@ -1,0 +1,224 @@
+"""Tensor and the autograd engine.
+
+A Tensor wraps a NumPy or CuPy array. Calling a Function on tensors computes the
+result at once (define-by-run) and, when gradients are wanted, records the
+Function as the result's ``creator``. ``backward()`` then walks those records in
+reverse topological order, calling each Function's hand-written ``backward``.
+"""
+
+import contextlib
+
+from . import backend
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Within this block no graph is recorded (evaluation, weight updates)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+class ShapeError(ValueError):
+    """An input of the wrong shape; a Module adds its name to the message."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.layer = None
+
+
+class Function:
+    """One differentiable operation with one output.
+
+    Subclasses implement ``forward(*arrays) -> array`` and
+    ``backward(grad_output) -> tuple of input gradients`` (``None`` where an
+    input needs none), both on raw arrays. ``forward`` keeps what ``backward``
+    needs with ``save_for_backward``; the engine drops it once it has been used.
+    """
+
+    def __call__(self, *inputs):
+        tensors = tuple(as_tensor(x) for x in inputs)
+        # Known before forward, so a layer can skip work no one will need
+        # (no input gradient for the images fed to the first convolution).
+        self.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
+        output = Tensor(self.forward(*(t.data for t in tensors)))
+        if _grad_enabled and any(t.requires_grad for t in tensors):
+            output.requires_grad = True
+            output.creator = self
+            self.inputs = tensors
+        else:
+            self.saved_arrays = ()  # nothing will call backward: free at once
+        return output
+
+    def save_for_backward(self, *arrays):
+        self.saved_arrays = arrays
+
+    def release(self):
+        """Forget inputs and saved arrays so their memory can be reused."""
+        self.inputs = ()
+        self.saved_arrays = ()
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, grad_output):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+
+class Tensor:
+    """An array with an optional gradient and a link to the Function that made it."""
+
+    __array_priority__ = 1000  # numpy scalar * Tensor must call Tensor.__rmul__
+
+    def __init__(self, data, requires_grad=False):
+        self.data = _as_array(data)
+        self.requires_grad = requires_grad
+        self.grad = None
+        self.creator = None
+
+    # -- what it holds -----------------------------------------------------
+    shape = property(lambda self: self.data.shape)
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    device = property(lambda self: backend.device_of(self.data))
+    is_leaf = property(lambda self: self.creator is None)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({self.data!r}{grad})"
+
+    def item(self):
+        return self.data.item()
+
+    def numpy(self):
+        """The data as a NumPy array (copied from the GPU if needed)."""
+        return backend.to_numpy(self.data)
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def to(self, device):
+        """This tensor on another device; a leaf stays a leaf, keeping requires_grad."""
+        return Tensor(backend.to_device(self.data, device), self.requires_grad)
+
+    def zero_grad(self):
+        self.grad = None
+
+    # -- the backward pass -------------------------------------------------
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires it.
+
+        ``grad`` defaults to 1 for a scalar. Each Function is visited after all
+        the Functions that use its output, so its gradient is complete when its
+        ``backward`` runs; a tensor used twice simply receives two contributions.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() called on a tensor that does not require grad")
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward() needs a gradient for a non-scalar of shape {self.shape}")
+            grad = backend.xp_of(self.data).ones_like(self.data)
+        grad = _as_array(grad)
+        if self.creator is None:
+            _accumulate(self, grad)
+            return
+        pending = {self.creator: grad}
+        for function in _topological_order(self.creator):
+            _run_backward(function, pending.pop(function), pending)
+            if not retain_graph:
+                function.release()
+
+
+def _run_backward(function, grad_output, pending):
+    if not function.inputs:
+        raise RuntimeError(
+            f"{function!r} was already back-propagated and its buffers freed; "
+            "call backward(retain_graph=True) the first time to go through a graph twice"
+        )
+    grads = function.backward(grad_output)
+    for tensor, grad in zip(function.inputs, grads):
+        if grad is None or not tensor.requires_grad:
+            continue
+        grad = _unbroadcast(grad, tensor.shape)
+        if tensor.creator is None:
+            _accumulate(tensor, grad)
+        elif tensor.creator in pending:
+            pending[tensor.creator] = pending[tensor.creator] + grad
+        else:
+            pending[tensor.creator] = grad
+
+
+def _topological_order(root):
+    """Functions reachable from ``root``, each before the Functions feeding it.
+
+    An explicit stack instead of recursion: a graph thousands of operations deep
+    must not hit Python's recursion limit.
+    """
+    order, visited, stack = [], {root}, [(root, False)]
+    while stack:
+        function, children_done = stack.pop()
+        if children_done:
+            order.append(function)
+            continue
+        stack.append((function, True))
+        for tensor in function.inputs:
+            child = tensor.creator
+            if child is not None and child not in visited:
+                visited.add(child)
+                stack.append((child, False))
+    return order[::-1]
+
+
+def _unbroadcast(grad, shape):
+    """Sum a gradient back to ``shape``, undoing the broadcasting of the forward pass."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, size in enumerate(shape) if size == 1 and grad.shape[i + extra] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def _accumulate(tensor, grad):
+    tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+
+
+def _as_array(data):
+    """An ndarray from an array, a Python number or a nested list; floats become float32."""
+    xp = backend.xp_of(data)
+    if isinstance(data, xp.ndarray):
+        return data
+    if hasattr(data, "dtype"):  # a NumPy scalar keeps its dtype
+        return xp.asarray(data)
+    array = xp.asarray(data)
+    return array.astype(xp.float32) if array.dtype.kind == "f" else array
+
+
+def as_tensor(x):
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def tensor(data, requires_grad=False, dtype=None, device="cpu"):
+    """Make a Tensor like ``torch.tensor``: floats default to float32."""
+    array = backend.to_device(_as_array(data), device)
+    if dtype is not None:
+        array = array.astype(dtype)
+    return Tensor(array, requires_grad=requires_grad)
