@@ -61,7 +61,9 @@ class Pow(Function):
     """``a ** exponent`` for a constant exponent."""
 
     def __init__(self, exponent):
-        self.exponent = exponent
+        # A NumPy scalar exponent (np.float64(2)) would promote float32 to float64;
+        # as a Python number it follows the array's dtype, like the other operators.
+        self.exponent = exponent.item() if hasattr(exponent, "item") else exponent
 
     def forward(self, a):
         self.save_for_backward(a)

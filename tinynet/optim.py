@@ -68,8 +68,9 @@ class SGD:
         return state
 
     def load_state_dict(self, state):
-        for key in ("lr", "momentum", "weight_decay", "update"):
-            setattr(self, key, type(getattr(self, key))(state[key]))
+        # float(), not the current value's type: SGD(lr=1, momentum=0) must not turn a saved 0.9 into int 0.
+        self.lr, self.momentum, self.weight_decay = (float(state[key]) for key in ("lr", "momentum", "weight_decay"))
+        self.update = str(state["update"])
         self.velocity = [None] * len(self.params)
         for key, value in state.items():
             if key.startswith("velocity."):

@@ -70,13 +70,15 @@ class DataLoader:
 
     images stacks the samples as the dataset's transform leaves them (for example uint8
     (N, C, H, W)); labels is int64 (N,). Each complete pass adds one to `epoch`; set it (or
-    call set_epoch) to resume a run. Samples that an ImageFolder with skip_bad=True cannot
-    decode are left out of their batch, which is then smaller.
+    call set_epoch) to resume a run, and set `start_batch` to resume within an epoch. Samples
+    that an ImageFolder with skip_bad=True cannot decode are left out of their batch, which is
+    then smaller.
 
     num_workers=0 loads in the calling thread. Otherwise `worker_type` "thread" or "process"
     pools prepare up to num_workers * prefetch batches ahead, in order. Processes start with
     "spawn" (safe beside threads and CUDA, the same on every system), receive a pickled copy
-    of the dataset, and are started anew for each epoch.
+    of the dataset, and are started anew for each epoch; as with any "spawn" pool, the script
+    that creates the loader must run its work under `if __name__ == "__main__":`.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=0,
@@ -97,6 +99,7 @@ class DataLoader:
         self.worker_type = worker_type
         self.prefetch = prefetch
         self.epoch = 0
+        self.start_batch = 0
 
     def set_epoch(self, epoch):
         self.epoch = epoch
@@ -108,14 +111,16 @@ class DataLoader:
     def batch_indices(self, epoch):
         """The sample indices of each batch of `epoch`, in order."""
         count = len(self.dataset)
-        order = np.random.default_rng([self.seed, epoch]).permutation(count) if self.shuffle \
-            else np.arange(count)
+        order = np.arange(count)
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, epoch]).permutation(count)
         return [order[start:start + self.batch_size].tolist()
                 for start in range(0, len(self) * self.batch_size, self.batch_size)]
 
     def __iter__(self):
-        epoch = self.epoch
-        batches = self.batch_indices(epoch)
+        # start_batch > 0 resumes an epoch that was interrupted part way (it applies once).
+        epoch, first, self.start_batch = self.epoch, self.start_batch, 0
+        batches = self.batch_indices(epoch)[first:]
         if self.num_workers == 0:
             results = (_load_batch(self.dataset, indices, self.seed, epoch) for indices in batches)
         else:

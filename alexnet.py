@@ -1,0 +1,466 @@
+"""AlexNet (Krizhevsky, Sutskever and Hinton, NIPS 2012) built from tinynet layers.
+
+Read this file top to bottom next to the paper: section 3.5 and Figure 2 give the
+architecture, 3.3 the response normalisation, 3.4 the overlapping pooling, 4.2 the
+dropout and 5 the initialisation.
+
+Presets:
+    paper        227x227 input, 96-256-384-384-256 filters, conv2/4/5 split in two
+                 groups as on the paper's two GPUs, LRN, the paper's N(0, 0.01) init.
+    seed         the same layers without the groups and without LRN.
+    torchvision  64-192-384-256-256 filters, padding 2, 224 input, parameter names
+                 equal to torchvision.models.alexnet so its weights load as they are.
+    small        the same eight layers (5 conv, 3 FC, LRN, overlapping pooling,
+                 dropout) scaled to 28x28 or 32x32 images, for CPUs and the default run.
+"""
+
+import argparse
+import contextlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import tinynet
+from tinynet import ShapeError, backend, nn, optim, viz
+from tinynet.data import BadImageError, read_rgb, transforms
+from tinynet.experiment import EMBEDDED, batch_preparer, fit, image_data, read_training_state, restore_training_state
+from tinynet.train import NonFiniteLossError, evaluate
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    out_channels: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+    groups: int = 1
+    lrn: bool = False  # local response normalisation after the ReLU (section 3.3)
+    pool: bool = False  # 3x3 stride 2 max pooling after it (section 3.4)
+    bias: float = 0.0  # the paper's initial bias (section 5)
+
+
+@dataclass(frozen=True)
+class Preset:
+    input_size: int
+    convs: tuple
+    hidden: int  # width of the two hidden fully-connected layers
+    init: str  # "paper": N(0, 0.01) weights and the given biases; "kaiming": He normal
+    dropout: float = 0.5
+    hidden_bias: float = 0.0
+
+
+PRESETS = {
+    "paper": Preset(
+        input_size=227,
+        convs=(
+            ConvSpec(96, 11, stride=4, lrn=True, pool=True),
+            ConvSpec(256, 5, padding=2, groups=2, lrn=True, pool=True, bias=1.0),
+            ConvSpec(384, 3, padding=1),
+            ConvSpec(384, 3, padding=1, groups=2, bias=1.0),
+            ConvSpec(256, 3, padding=1, groups=2, pool=True, bias=1.0),
+        ),
+        hidden=4096,
+        init="paper",
+        hidden_bias=1.0,
+    ),
+    "seed": Preset(
+        input_size=227,
+        convs=(
+            ConvSpec(96, 11, stride=4, pool=True),
+            ConvSpec(256, 5, padding=2, pool=True, bias=1.0),
+            ConvSpec(384, 3, padding=1),
+            ConvSpec(384, 3, padding=1, bias=1.0),
+            ConvSpec(256, 3, padding=1, pool=True, bias=1.0),
+        ),
+        hidden=4096,
+        init="paper",
+        hidden_bias=1.0,
+    ),
+    "torchvision": Preset(
+        input_size=224,
+        convs=(
+            ConvSpec(64, 11, stride=4, padding=2, pool=True),
+            ConvSpec(192, 5, padding=2, pool=True),
+            ConvSpec(384, 3, padding=1),
+            ConvSpec(256, 3, padding=1),
+            ConvSpec(256, 3, padding=1, pool=True),
+        ),
+        hidden=4096,
+        init="kaiming",
+    ),
+    # conv1 keeps its size, so 28x28 and 32x32 images both end as 2x2 maps after the
+    # three poolings; He initialisation trains a net this small in a few epochs where
+    # N(0, 0.01) needs many more.
+    "small": Preset(
+        input_size=28,
+        convs=(
+            ConvSpec(32, 5, padding=2, lrn=True, pool=True),
+            ConvSpec(64, 3, padding=1, groups=2, lrn=True, pool=True),
+            ConvSpec(96, 3, padding=1),
+            ConvSpec(96, 3, padding=1, groups=2),
+            ConvSpec(64, 3, padding=1, groups=2, pool=True),
+        ),
+        hidden=256,
+        init="kaiming",
+    ),
+}
+
+
+def feature_size(preset, input_size):
+    """Side of the last conv block's output for a square input, or 0 if it vanishes."""
+    size = input_size
+    for spec in preset.convs:
+        size = (size + 2 * spec.padding - spec.kernel) // spec.stride + 1
+        if spec.pool:
+            size = (size - 3) // 2 + 1
+        if size <= 0:
+            return 0
+    return size
+
+
+def input_size_advice(preset_name, input_size):
+    """Why an input size does not fit a preset, in words (the 224 vs 227 puzzle)."""
+    preset = PRESETS[preset_name]
+    expected, got = feature_size(preset, preset.input_size), feature_size(preset, input_size)
+    text = (
+        f"the {preset_name} preset expects {preset.input_size}x{preset.input_size} input: its conv layers "
+        f"then end in {expected}x{expected} maps, which the first fully-connected layer is sized for; "
+        f"{input_size}x{input_size} input ends in {got}x{got}."
+    )
+    if preset.convs[0].kernel == 11 and preset.convs[0].padding == 0 and input_size == 224:
+        text += (
+            " The paper says 224x224, but conv1 (11x11, stride 4, no padding) needs (227 - 11) / 4 + 1 = 55"
+            " for the 55x55 maps of its Figure 2; from 224 it gives 54x54 and the net ends in 5x5, not 6x6."
+            " Use --input-size 227 (random 227 crops of 256x256 images)."
+        )
+    return text
+
+
+class AlexNet(nn.Module):
+    """features (conv blocks) -> flatten -> classifier (three fully-connected layers)."""
+
+    def __init__(self, preset="small", num_classes=1000, in_channels=3):
+        super().__init__()
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}: expected one of {sorted(PRESETS)}")
+        self.preset_name, self.preset = preset, PRESETS[preset]
+        self.num_classes, self.in_channels = num_classes, in_channels
+        self.features = nn.Sequential(*conv_layers(self.preset, in_channels))
+        side = feature_size(self.preset, self.preset.input_size)
+        self.classifier = nn.Sequential(*classifier_layers(self.preset, self.preset.convs[-1].out_channels * side**2,
+                                                           num_classes))
+        initialise(self)
+
+    def extra_repr(self):
+        return f"preset={self.preset_name!r}, num_classes={self.num_classes}, in_channels={self.in_channels}"
+
+    def forward(self, x):
+        features = self.features(x)
+        if features.shape[1:] != self._expected_features():
+            raise ShapeError(input_size_advice(self.preset_name, x.shape[-1]))
+        return self.classifier(features.flatten(1))
+
+    def _expected_features(self):
+        side = feature_size(self.preset, self.preset.input_size)
+        return (self.preset.convs[-1].out_channels, side, side)
+
+
+def conv_layers(preset, in_channels):
+    """Section 3.5: each conv is followed by a ReLU (3.1), some by LRN (3.3) and pooling (3.4)."""
+    layers = []
+    for spec in preset.convs:
+        layers += [nn.Conv2d(in_channels, spec.out_channels, spec.kernel, spec.stride, spec.padding, spec.groups),
+                   nn.ReLU()]
+        if spec.lrn:
+            layers.append(nn.LocalResponseNorm(size=5, alpha=1e-4, beta=0.75, k=2.0))
+        if spec.pool:
+            layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+        in_channels = spec.out_channels
+    return layers
+
+
+def classifier_layers(preset, in_features, num_classes):
+    """Two hidden layers with dropout before each (section 4.2), then the class scores.
+
+    Dropout comes before each Linear, as in torchvision, so the parameter names
+    (classifier.1, classifier.4, classifier.6) match its checkpoints.
+    """
+    return [
+        nn.Dropout(preset.dropout), nn.Linear(in_features, preset.hidden), nn.ReLU(),
+        nn.Dropout(preset.dropout), nn.Linear(preset.hidden, preset.hidden), nn.ReLU(),
+        nn.Linear(preset.hidden, num_classes),
+    ]
+
+
+def initialise(model):
+    """Section 5: weights from N(0, 0.01); biases 1 in conv2, conv4, conv5 and the
+    hidden fully-connected layers ("this accelerates the early stages of learning by
+    providing the ReLUs with positive inputs"), 0 elsewhere. Kaiming presets keep
+    the layers' He-normal weights and zero biases."""
+    if model.preset.init != "paper":
+        return
+    convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+    linears = [m for m in model.classifier if isinstance(m, nn.Linear)]
+    biases = [spec.bias for spec in model.preset.convs] + [model.preset.hidden_bias] * 2 + [0.0]
+    for layer, bias in zip(convs + linears, biases):
+        nn.init.normal_(layer.weight, 0.0, 0.01)
+        nn.init.constant_(layer.bias, bias)
+
+
+# -- the command line ------------------------------------------------------------------
+#
+#   python alexnet.py                       train the small preset on the embedded data
+#   python alexnet.py train --data DIR --preset paper --device gpu
+#   python alexnet.py eval|predict|filters|features --checkpoint runs/NAME/checkpoint.npz
+#   python alexnet.py summary --preset paper --input-size 227
+
+# The default run: the small preset on the embedded Fashion-MNIST subset, sized to
+# finish in under five minutes on two CPU cores. Flags override each value.
+DEFAULT_RUN = dict(preset="small", epochs=4, batch_size=64, lr=0.05, schedule="step", lr_step=3, pca=False)
+# Section 5 of the paper: batch 128, momentum 0.9, weight decay 5e-4, lr 0.01 divided by
+# 10 when the validation error stops improving; section 4.1: PCA colour augmentation.
+PAPER_RECIPE = dict(preset="paper", epochs=90, batch_size=128, lr=0.01, schedule="plateau", lr_step=30, pca=True)
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported in one line with exit status 2."""
+
+
+@contextlib.contextmanager
+def reported_as_usage_errors():
+    """Errors that bad arguments cause (missing folders, bad images, no GPU) become UsageError."""
+    try:
+        yield
+    except (OSError, BadImageError, ValueError, RuntimeError) as error:
+        raise UsageError(str(error)) from error
+
+
+def train_command(args):
+    recipe = DEFAULT_RUN if args.data == EMBEDDED else PAPER_RECIPE
+    for key, value in recipe.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    input_size = args.input_size or PRESETS[args.preset].input_size
+    with reported_as_usage_errors():
+        backend.check_device(args.device)
+        data = image_data(args.data, input_size, args.batch_size, args.seed, args.workers, skip_bad=args.skip_bad)
+    config = dict(preset=args.preset, num_classes=len(data.classes), in_channels=data.in_channels,
+                  input_size=input_size, classes=data.classes, mean=list(data.mean), std=list(data.std),
+                  data=str(args.data), seed=args.seed)
+    tinynet.manual_seed(args.seed)
+    model = AlexNet(args.preset, len(data.classes), data.in_channels).to(args.device)
+    if feature_size(model.preset, input_size) != feature_size(model.preset, model.preset.input_size):
+        raise UsageError(input_size_advice(args.preset, input_size))
+    optimizer = optim.SGD(model.parameters(), args.lr, args.momentum, args.weight_decay, args.update)
+    scheduler = {"plateau": lambda: optim.ReduceLROnPlateau(optimizer, patience=args.patience),
+                 "step": lambda: optim.StepLR(optimizer, args.lr_step), "none": lambda: None}[args.schedule]()
+    run_dir = Path(args.run_dir or f"runs/{Path(str(args.data)).name}-{args.preset}")
+    print(f"training the {args.preset} AlexNet ({sum(p.size for p in model.parameters()):,} parameters) on "
+          f"{args.data}: {len(data.train.dataset):,} training and {len(data.val.dataset):,} validation images, "
+          f"{len(data.classes)} classes, {args.epochs} epochs on {args.device}; writing to {run_dir}/", flush=True)
+    prepare_train = batch_preparer(data.mean, data.std, args.device, args.pca and data.in_channels == 3, args.seed)
+    prepare_val = batch_preparer(data.mean, data.std, args.device)
+    try:
+        with reported_as_usage_errors() if args.resume else contextlib.nullcontext():
+            status = fit(model, data, optimizer, scheduler, run_dir, config, args.epochs, prepare_train, prepare_val,
+                         resume=args.resume, progress=not args.quiet)
+    except NonFiniteLossError as error:
+        print(f"training stopped: {error}", file=sys.stderr)
+        return 1
+    if status == "interrupted":
+        print(f"\ninterrupted: the state is saved in {run_dir}/checkpoint.npz; add --resume to continue",
+              file=sys.stderr)
+        return 130
+    print(f"done: checkpoint, metrics.csv and curves.png in {run_dir}/")
+    return 0
+
+
+def load_model(args):
+    """The model and config of a checkpoint, on the requested device."""
+    with reported_as_usage_errors():
+        backend.check_device(args.device)
+        arrays, meta = read_training_state(args.checkpoint)
+    config = meta["config"]
+    model = AlexNet(config["preset"], config["num_classes"], config["in_channels"])
+    restore_training_state(arrays, meta, model)
+    return model.to(args.device).eval(), config
+
+
+def eval_command(args):
+    model, config = load_model(args)
+    crops = 10 if args.ten_crop else 1
+    with reported_as_usage_errors():
+        data = image_data(args.data or config["data"], config["input_size"], args.batch_size, val_crops=crops)
+    result = evaluate(model, data.val, batch_preparer(config["mean"], config["std"], args.device), crops=crops,
+                      progress=not args.quiet)
+    view = "ten-crop" if crops == 10 else "centre crop"
+    print(f"{len(data.val.dataset)} images ({view}): top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%}, "
+          f"loss {result['loss']:.4f}")
+    return 0
+
+
+def load_images(paths, config):
+    """Images as the network saw them in training: grey 28x28 for the embedded set,
+    the centre crop of the image rescaled to 256 for RGB presets."""
+    size = config["input_size"]
+    if config["in_channels"] == 1:
+        steps = [lambda image, rng: image.convert("L").resize((size, size)), transforms.ToCHW()]
+    else:
+        steps = [transforms.Resize(256), transforms.CenterCrop(size), transforms.ToCHW()]
+    pipeline = transforms.Compose(steps)
+    with reported_as_usage_errors():
+        images = [pipeline(read_rgb(path), None) for path in paths]
+    batch = transforms.Normalize(config["mean"], config["std"])(np_stack(images))
+    return tinynet.Tensor(batch)
+
+
+def np_stack(images):
+    return backend.get_xp("cpu").stack([image.reshape(image.shape[-3:]) for image in images])
+
+
+def predict_command(args):
+    model, config = load_model(args)
+    x = load_images(args.images, config).to(args.device)
+    with tinynet.no_grad():
+        probs = tinynet.functional.softmax(model(x), dim=1).numpy()
+    for path, row in zip(args.images, probs):
+        best = row.argsort()[::-1][: args.top]
+        print(f"{path}: " + ", ".join(f"{config['classes'][i]} {row[i]:.1%}" for i in best))
+    return 0
+
+
+def filters_command(args):
+    model, _ = load_model(args)
+    viz.plot_filters(model.features[0].weight.numpy(), path=args.out)
+    print(f"conv1's {model.features[0].out_channels} filters drawn in {args.out} (compare Figure 3 of the paper)")
+    return 0
+
+
+def features_command(args):
+    model, config = load_model(args)
+    x = load_images([args.image], config).to(args.device)
+    wanted = set(args.layers.split(","))
+    out_dir = Path(args.out_dir)
+    with tinynet.no_grad():
+        for index, layer in enumerate(model.features):
+            x = layer(x)
+            name = f"features.{index}"
+            if name in wanted or type(layer).__name__.lower() in wanted:
+                path = out_dir / f"{name}-{type(layer).__name__}.png"
+                viz.plot_feature_maps(x.numpy()[0], path=path, title=f"{name} ({layer.describe()})")
+                print(f"{name}: {x.shape[1]} maps of {x.shape[2]}x{x.shape[3]} in {path}")
+    return 0
+
+
+def summary_command(args):
+    """A table of every layer: output shape, parameters, multiply-adds."""
+    preset = PRESETS[args.preset]
+    size = args.input_size or preset.input_size
+    in_channels = args.in_channels or (1 if args.preset == "small" else 3)
+    model = AlexNet(args.preset, args.num_classes, in_channels)
+    x = tinynet.Tensor(backend.get_xp("cpu").zeros((1, in_channels, size, size), dtype="float32"))
+    print(f"{'layer':<16}{'type':<20}{'output':>18}{'parameters':>14}{'mult-adds':>16}")
+    totals = [0, 0]
+    with tinynet.no_grad():
+        for prefix, block in (("features", model.features), ("classifier", model.classifier)):
+            if prefix == "classifier":
+                if x.shape[1:] != model._expected_features():
+                    print(f"\n{input_size_advice(args.preset, size)}")
+                    return 2
+                x = x.flatten(1)
+            for index, layer in enumerate(block):
+                x = layer(x)
+                params, madds = layer_cost(layer, x)
+                totals = [totals[0] + params, totals[1] + madds]
+                print(f"{prefix}.{index:<{15 - len(prefix)}}{type(layer).__name__:<20}{str(tuple(x.shape[1:])):>18}"
+                      f"{params:>14,}{madds:>16,}")
+    print(f"{'total':<54}{totals[0]:>14,}{totals[1]:>16,}")
+    return 0
+
+
+def layer_cost(layer, output):
+    """(parameters, multiply-adds per image) of one layer."""
+    params = sum(p.size for p in layer.parameters())
+    if isinstance(layer, nn.Conv2d):
+        per_output = layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
+        return params, output.size * per_output
+    if isinstance(layer, nn.Linear):
+        return params, layer.in_features * layer.out_features
+    return params, 0
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="alexnet.py", description="AlexNet from tinynet layers: train, evaluate, "
+                                     "predict, look inside. With no command, trains on the embedded Fashion-MNIST.")
+    commands = parser.add_subparsers(dest="command")
+    train = commands.add_parser("train", help="train a preset on the embedded data or an image folder")
+    train.add_argument("--data", default=EMBEDDED, help="folder with train/ and val/ class folders, "
+                       f"or {EMBEDDED} (default: the embedded subset)")
+    train.add_argument("--preset", choices=sorted(PRESETS), help="default: small on the embedded data, else paper")
+    train.add_argument("--input-size", type=int, help="crop size; default: the preset's (227 paper/seed, 224 "
+                       "torchvision, 28 small)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float, help="learning rate (paper: 0.01)")
+    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--update", choices=optim.UPDATE_RULES, default="paper",
+                       help="momentum update: the paper's v <- 0.9v - 0.0005 lr w - lr g, or PyTorch's")
+    train.add_argument("--schedule", choices=("plateau", "step", "none"),
+                       help="plateau: lr/10 when validation error stalls (paper); step: lr/10 every --lr-step epochs")
+    train.add_argument("--patience", type=int, default=2, help="epochs without improvement before lr/10")
+    train.add_argument("--lr-step", type=int)
+    train.add_argument("--pca", action=argparse.BooleanOptionalAction, help="PCA colour augmentation (RGB only)")
+    train.add_argument("--workers", type=int, default=2, help="background threads decoding images")
+    train.add_argument("--skip-bad", action="store_true", help="skip unreadable images (and count them)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--run-dir", help="where checkpoint.npz, metrics.csv and curves.png go")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir exactly")
+    train.add_argument("--device", choices=backend.DEVICES, default="cpu")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=train_command)
+
+    def with_checkpoint(name, help_text, run):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--checkpoint", required=True, help="a run's checkpoint.npz")
+        sub.add_argument("--device", choices=backend.DEVICES, default="cpu")
+        sub.set_defaults(run=run)
+        return sub
+
+    evaluate_parser = with_checkpoint("eval", "top-1/top-5 on the validation images", eval_command)
+    evaluate_parser.add_argument("--data", help="image folder (default: the data the run trained on)")
+    evaluate_parser.add_argument("--ten-crop", action="store_true", help="average ten crops (section 4.1)")
+    evaluate_parser.add_argument("--batch-size", type=int, default=100)
+    evaluate_parser.add_argument("--quiet", action="store_true")
+    predict = with_checkpoint("predict", "top classes of images", predict_command)
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.add_argument("--top", type=int, default=5)
+    filters = with_checkpoint("filters", "conv1's kernels as a PNG grid (the paper's Figure 3)", filters_command)
+    filters.add_argument("--out", default="filters.png")
+    features = with_checkpoint("features", "feature maps of chosen layers as PNG", features_command)
+    features.add_argument("image", metavar="IMAGE")
+    features.add_argument("--layers", default="relu", help="comma-separated names (features.0) or types (relu)")
+    features.add_argument("--out-dir", default="features")
+    summary = commands.add_parser("summary", help="layer-by-layer shapes, parameters and multiply-adds")
+    summary.add_argument("--preset", choices=sorted(PRESETS), default="paper")
+    summary.add_argument("--input-size", type=int)
+    summary.add_argument("--num-classes", type=int, default=1000)
+    summary.add_argument("--in-channels", type=int)
+    summary.set_defaults(run=summary_command)
+    args = parser.parse_args(argv)
+    if args.command is None:  # plain `python alexnet.py`: the default run
+        args = parser.parse_args(["train", *(argv or [])])
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"alexnet.py: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
