@@ -11,7 +11,9 @@ Presets:
     torchvision  64-192-384-256-256 filters, padding 2, 224 input, parameter names
                  equal to torchvision.models.alexnet so its weights load as they are.
     small        the same eight layers (5 conv, 3 FC, LRN, overlapping pooling,
-                 dropout) scaled to 28x28 or 32x32 images, for CPUs and the default run.
+                 dropout) scaled to 28x28 input (Fashion-MNIST, or 28x28 crops of
+                 32x32 images as the paper took 227 crops of 256), for CPUs and the
+                 default run.
 """
 
 import argparse
@@ -88,9 +90,8 @@ PRESETS = {
         hidden=4096,
         init="kaiming",
     ),
-    # conv1 keeps its size, so 28x28 and 32x32 images both end as 2x2 maps after the
-    # three poolings; He initialisation trains a net this small in a few epochs where
-    # N(0, 0.01) needs many more.
+    # 28x28 input ends as 2x2 maps after the three poolings; He initialisation trains
+    # a net this small in a few epochs where N(0, 0.01) needs many more.
     "small": Preset(
         input_size=28,
         convs=(
@@ -195,12 +196,17 @@ def classifier_layers(preset, in_features, num_classes):
 def initialise(model):
     """Section 5: weights from N(0, 0.01); biases 1 in conv2, conv4, conv5 and the
     hidden fully-connected layers ("this accelerates the early stages of learning by
-    providing the ReLUs with positive inputs"), 0 elsewhere. Kaiming presets keep
-    the layers' He-normal weights and zero biases."""
-    if model.preset.init != "paper":
-        return
+    providing the ReLUs with positive inputs"), 0 elsewhere.
+
+    Kaiming presets keep the layers' He-normal weights and zero biases, except for
+    the class scores: N(0, 0.01) there makes every class start equally likely (loss
+    ln(classes)) instead of confidently wrong, which costs the first epoch.
+    """
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     linears = [m for m in model.classifier if isinstance(m, nn.Linear)]
+    if model.preset.init != "paper":
+        nn.init.normal_(linears[-1].weight, 0.0, 0.01)
+        return
     biases = [spec.bias for spec in model.preset.convs] + [model.preset.hidden_bias] * 2 + [0.0]
     for layer, bias in zip(convs + linears, biases):
         nn.init.normal_(layer.weight, 0.0, 0.01)
@@ -243,7 +249,10 @@ def train_command(args):
     input_size = args.input_size or PRESETS[args.preset].input_size
     with reported_as_usage_errors():
         backend.check_device(args.device)
-        data = image_data(args.data, input_size, args.batch_size, args.seed, args.workers, skip_bad=args.skip_bad)
+        data = image_data(args.data, input_size, args.batch_size, args.seed, args.workers, skip_bad=args.skip_bad,
+                          limit=args.limit)
+    if len(data.train) == 0:
+        raise UsageError(f"{len(data.train.dataset)} training images make no full batch of {args.batch_size}")
     config = dict(preset=args.preset, num_classes=len(data.classes), in_channels=data.in_channels,
                   input_size=input_size, classes=data.classes, mean=list(data.mean), std=list(data.std),
                   data=str(args.data), seed=args.seed)
@@ -341,6 +350,7 @@ def features_command(args):
     x = load_images([args.image], config).to(args.device)
     wanted = set(args.layers.split(","))
     out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     with tinynet.no_grad():
         for index, layer in enumerate(model.features):
             x = layer(x)
@@ -413,6 +423,7 @@ def parse_args(argv):
     train.add_argument("--pca", action=argparse.BooleanOptionalAction, help="PCA colour augmentation (RGB only)")
     train.add_argument("--workers", type=int, default=2, help="background threads decoding images")
     train.add_argument("--skip-bad", action="store_true", help="skip unreadable images (and count them)")
+    train.add_argument("--limit", type=int, help="train on this many images only, spread over the set")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--run-dir", help="where checkpoint.npz, metrics.csv and curves.png go")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir exactly")
@@ -447,10 +458,9 @@ def parse_args(argv):
     summary.add_argument("--num-classes", type=int, default=1000)
     summary.add_argument("--in-channels", type=int)
     summary.set_defaults(run=summary_command)
-    args = parser.parse_args(argv)
-    if args.command is None:  # plain `python alexnet.py`: the default run
-        args = parser.parse_args(["train", *(argv or [])])
-    return args
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["train", *argv]  # plain `python alexnet.py [flags]`: the default run
+    return parser.parse_args(argv)
 
 
 def main(argv=None):

@@ -47,16 +47,30 @@ class ImageData:
     std: tuple
 
 
-def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, skip_bad=False, augment=True):
+def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, skip_bad=False, augment=True,
+               limit=None):
     """Loaders for the embedded set (``source == "fashion-mnist"``) or a folder holding
-    ``train/`` and ``val/`` with one subfolder per class (the ImageNet layout)."""
+    ``train/`` and ``val/`` with one subfolder per class (the ImageNet layout).
+
+    ``limit`` keeps that many training images, evenly spread over the set (so every
+    class stays), for quick experiments.
+    """
     if source == EMBEDDED:
-        return _embedded(input_size, batch_size, seed, augment)
-    return _folder(Path(source), input_size, batch_size, seed, workers, val_crops, skip_bad, augment)
+        return _embedded(input_size, batch_size, seed, augment, limit)
+    return _folder(Path(source), input_size, batch_size, seed, workers, val_crops, skip_bad, augment, limit)
 
 
-def _embedded(input_size, batch_size, seed, augment):
+def _spread(count, limit):
+    """``limit`` indices spread evenly over ``range(count)`` (all of them without a limit)."""
+    if limit is None or limit >= count:
+        return np.arange(count)
+    return np.linspace(0, count - 1, limit).round().astype(np.int64)
+
+
+def _embedded(input_size, batch_size, seed, augment, limit):
     train_x, train_y, test_x, test_y = load_fashion_mnist()
+    keep = _spread(len(train_x), limit)
+    train_x, train_y = train_x[keep], train_y[keep]
     if input_size != 28:
         raise ValueError(f"the embedded Fashion-MNIST images are 28x28; got --input-size {input_size}")
     # Horizontal flips keep a garment a garment; crops would cut off the edges that
@@ -70,19 +84,23 @@ def _embedded(input_size, batch_size, seed, augment):
     )
 
 
-def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, augment):
+def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, augment, limit):
     """Section 4.1: images rescaled to 256x256, random crops and flips for training,
-    the centre crop (or ten crops) for validation."""
+    the centre crop (or ten crops) for validation. Small presets rescale to 8/7 of
+    their input size instead (32 for 28), keeping the same crop margin."""
     for split in ("train", "val"):
         if not (root / split).is_dir():
             expected = f"{root}/train/CLASS/*.jpg and {root}/val/CLASS/*.jpg"
             raise FileNotFoundError(f"{root} has no {split}/ folder: expected {expected}")
-    resize = [transforms.Resize(256), transforms.CenterCrop(256)]
+    side = 256 if input_size > 128 else round(input_size * 8 / 7)
+    resize = [transforms.Resize(side), transforms.CenterCrop(side)]
     crop = [transforms.RandomCrop(input_size), transforms.RandomHorizontalFlip()] if augment \
         else [transforms.CenterCrop(input_size)]
     test = [transforms.TenCrop(input_size)] if val_crops == 10 else [transforms.CenterCrop(input_size)]
     train = ImageFolder(root / "train", transforms.Compose(resize + crop + [transforms.ToCHW()]), skip_bad)
     val = ImageFolder(root / "val", transforms.Compose(resize + test + [transforms.ToCHW()]), skip_bad)
+    train.samples = [train.samples[i] for i in _spread(len(train.samples), limit)]
+    train.targets = [label for _, label in train.samples]
     if len(train.classes) < 2:
         raise ValueError(f"{root / 'train'} has {len(train.classes)} class folder; a classifier needs at least 2")
     if val.classes != train.classes:

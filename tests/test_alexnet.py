@@ -1,0 +1,225 @@
+"""alexnet.py: presets, the summary, and the command line end to end on generated images."""
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import alexnet
+import tinynet
+from tinynet import backend
+from tinynet.checkpoint import load_checkpoint
+
+TINY = ["--preset", "small", "--epochs", "1", "--batch-size", "4", "--workers", "2", "--quiet"]
+
+
+@pytest.mark.parametrize(
+    "preset, expected", [("paper", 60_965_224), ("seed", 62_378_344), ("torchvision", 61_100_840)]
+)
+def test_parameter_counts_at_1000_classes(preset, expected):
+    model = alexnet.AlexNet(preset, num_classes=1000)
+    assert sum(p.size for p in model.parameters()) == expected
+
+
+def test_small_preset_keeps_the_eight_layer_topology():
+    model = alexnet.AlexNet("small", num_classes=10, in_channels=1)
+    kinds = [type(m).__name__ for m in model.features] + [type(m).__name__ for m in model.classifier]
+    assert kinds.count("Conv2d") == 5 and kinds.count("Linear") == 3
+    assert kinds.count("LocalResponseNorm") == 2 and kinds.count("Dropout") == 2
+    assert all(m.kernel_size == (3, 3) and m.stride == (2, 2) for m in model.features if type(m).__name__ == "MaxPool2d")
+    with tinynet.no_grad():
+        assert model(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
+
+
+def test_torchvision_preset_uses_torchvision_parameter_names():
+    names = [name for name, _ in alexnet.AlexNet("torchvision").named_parameters()]
+    assert names[:2] == ["features.0.weight", "features.0.bias"]
+    assert "features.10.weight" in names and names[-1] == "classifier.6.bias"
+
+
+def test_paper_initialisation_follows_section_5():
+    model = alexnet.AlexNet("paper", num_classes=10)
+    convs = [m for m in model.features if isinstance(m, tinynet.nn.Conv2d)]
+    assert [float(c.bias.data.mean()) for c in convs] == [0, 1, 0, 1, 1]
+    assert abs(float(convs[2].weight.data.std()) - 0.01) < 1e-3
+    assert [float(m.bias.data.mean()) for m in model.classifier if isinstance(m, tinynet.nn.Linear)] == [1, 1, 0]
+
+
+def test_summary_prints_every_layer_and_the_totals(capsys):
+    assert alexnet.main(["summary", "--preset", "paper"]) == 0
+    out = capsys.readouterr().out
+    assert "(96, 55, 55)" in out and "(256, 6, 6)" in out and "60,965,224" in out
+
+
+def test_summary_explains_the_224_227_puzzle(capsys):
+    assert alexnet.main(["summary", "--preset", "paper", "--input-size", "224"]) == 2
+    out = capsys.readouterr().out
+    assert "227" in out and "5x5" in out and "Traceback" not in out
+
+
+def test_a_wrong_input_size_in_the_model_names_the_fix():
+    model = alexnet.AlexNet("seed", num_classes=10)
+    with tinynet.no_grad(), pytest.raises(tinynet.ShapeError, match="227"):
+        model(np.zeros((1, 3, 224, 224), np.float32))
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """train/ and val/ with three classes of 40x40 images whose colour gives the class."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 8), ("val", 3)):
+        for label, colour in enumerate(((200, 30, 30), (30, 200, 30), (30, 30, 200))):
+            folder = tmp_path / "data" / split / f"class{label}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = np.clip(rng.normal(colour, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.{'png' if i % 2 else 'jpg'}")
+    return tmp_path / "data"
+
+
+def run(*argv):
+    return alexnet.main([str(a) for a in argv])
+
+
+def test_train_resume_eval_predict_filters_features(image_folder, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert run("train", "--data", image_folder, *TINY, "--run-dir", run_dir) == 0
+    assert (run_dir / "checkpoint.npz").exists() and (run_dir / "curves.png").exists()
+    assert run("train", "--data", image_folder, *TINY, "--run-dir", run_dir, "--epochs", 2, "--resume") == 0
+    with open(run_dir / "metrics.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert {"train_loss", "val_acc", "val_top5", "lr", "images_per_second"} <= set(rows[0])
+    checkpoint = run_dir / "checkpoint.npz"
+    capsys.readouterr()
+    assert run("eval", "--checkpoint", checkpoint, "--ten-crop", "--quiet") == 0
+    assert "9 images (ten-crop): top-1" in capsys.readouterr().out
+    image = next((image_folder / "val" / "class1").iterdir())
+    assert run("predict", image, "--checkpoint", checkpoint, "--top", 3) == 0
+    assert capsys.readouterr().out.count("%") == 3
+    assert run("filters", "--checkpoint", checkpoint, "--out", tmp_path / "filters.png") == 0
+    assert Image.open(tmp_path / "filters.png").size[0] > 100
+    assert run("features", image, "--checkpoint", checkpoint, "--out-dir", tmp_path / "maps") == 0
+    assert len(list((tmp_path / "maps").glob("*.png"))) == 5  # one per conv's ReLU
+
+
+def test_checkpoint_holds_the_whole_state_and_loads_without_pickle(image_folder, tmp_path):
+    run("train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run")
+    arrays, meta = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert "model.features.0.weight" in arrays and any(k.startswith("optimizer.velocity.") for k in arrays)
+    assert meta["config"]["preset"] == "small" and meta["config"]["classes"] == ["class0", "class1", "class2"]
+    assert meta["progress"] == {"epoch": 1, "step": 6, "batch": 0}
+    assert meta["rng"]["bit_generator"] == "PCG64" and "lr" in meta["optimizer"]
+    assert not list((tmp_path / "run").glob(".checkpoint-*"))  # no temporary file left behind
+
+
+def final_weights(run_dir):
+    arrays, _ = load_checkpoint(run_dir / "checkpoint.npz")
+    return {k: v for k, v in arrays.items() if k.startswith(("model.", "optimizer."))}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_resume_after_an_epoch_is_bit_identical(image_folder, tmp_path):
+    common = ["--data", image_folder, *TINY, "--pca", "--schedule", "plateau"]
+    assert run("train", *common, "--epochs", 2, "--run-dir", tmp_path / "straight") == 0
+    assert run("train", *common, "--epochs", 1, "--run-dir", tmp_path / "resumed") == 0
+    assert run("train", *common, "--epochs", 2, "--run-dir", tmp_path / "resumed", "--resume") == 0
+    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed"))
+
+
+def test_ctrl_c_saves_at_a_step_boundary_and_resume_is_bit_identical(image_folder, tmp_path, monkeypatch):
+    common = ["--data", image_folder, *TINY, "--epochs", 2]
+    assert run("train", *common, "--run-dir", tmp_path / "straight") == 0
+
+    class CtrlCAfterThreeSteps:
+        """Stands in for the SIGINT handler: reports a Ctrl-C once three steps are done."""
+
+        def __init__(self):
+            self.checks = 0
+
+        @property
+        def requested(self):
+            self.checks += 1
+            return self.checks == 3
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    from tinynet import experiment
+
+    with monkeypatch.context() as patch:
+        patch.setattr(experiment, "_stop_at_step_boundary_on_ctrl_c", CtrlCAfterThreeSteps)
+        assert run("train", *common, "--run-dir", tmp_path / "resumed") == 130
+    _, meta = load_checkpoint(tmp_path / "resumed" / "checkpoint.npz")
+    assert meta["progress"] == {"epoch": 0, "step": 3, "batch": 3}
+    assert run("train", *common, "--run-dir", tmp_path / "resumed", "--resume") == 0
+    assert_same_weights(final_weights(tmp_path / "straight"), final_weights(tmp_path / "resumed"))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+def test_a_diverging_loss_stops_the_run_naming_the_step(image_folder, tmp_path, capsys):
+    assert run("train", "--data", image_folder, *TINY, "--lr", "1e30", "--run-dir", tmp_path / "run") == 1
+    err = capsys.readouterr().err
+    assert "at step" in err and "last good checkpoint is none yet" in err
+
+
+def test_a_checkpoint_of_another_preset_is_refused(image_folder, tmp_path, capsys):
+    run("train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run")
+    capsys.readouterr()
+    code = run("train", "--data", image_folder, *TINY, "--preset", "torchvision", "--run-dir", tmp_path / "run",
+               "--resume", "--input-size", 224)
+    assert code == 2
+    assert "preset='small'" in capsys.readouterr().err
+
+
+def one_line_error(capsys, *argv):
+    assert run(*argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    return err
+
+
+def test_bad_input_gets_one_line_and_exit_status_2(image_folder, tmp_path, capsys):
+    assert "no train/ folder" in one_line_error(capsys, "train", "--data", tmp_path / "missing", *TINY)
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    (tmp_path / "empty" / "val").mkdir()
+    assert "class subfolders" in one_line_error(capsys, "train", "--data", tmp_path / "empty", *TINY)
+    for split in ("train", "val"):
+        (tmp_path / "one" / split / "only").mkdir(parents=True)
+        Image.new("RGB", (40, 40)).save(tmp_path / "one" / split / "only" / "a.png")
+    assert "at least 2" in one_line_error(capsys, "train", "--data", tmp_path / "one", *TINY)
+    run("train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run")
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_text("not an image")
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    assert "notes.jpg" in one_line_error(capsys, "predict", not_an_image, "--checkpoint", checkpoint)
+    assert "no checkpoint" in one_line_error(capsys, "eval", "--checkpoint", tmp_path / "nothing.npz")
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="checks the message shown when no GPU is present")
+def test_gpu_without_cupy_is_a_one_line_error(image_folder, capsys):
+    assert "gpu" in one_line_error(capsys, "train", "--data", image_folder, *TINY, "--device", "gpu")
+
+
+def test_an_unknown_preset_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        alexnet.main(["train", "--preset", "vgg"])
+    assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_the_default_run_learns_on_a_reduced_budget(tmp_path, capsys):
+    """A few hundred steps on the embedded Fashion-MNIST beat chance (10%) by a wide margin."""
+    argv = ["--limit", 4800, "--epochs", 1, "--batch-size", 16, "--quiet", "--run-dir", tmp_path / "run"]
+    assert run(*argv) == 0  # no command: the default run, with a smaller budget
+    with open(tmp_path / "run" / "metrics.csv") as file:
+        row = next(csv.DictReader(file))
+    assert float(row["val_acc"]) > 0.6
