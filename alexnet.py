@@ -25,7 +25,15 @@ from pathlib import Path
 import tinynet
 from tinynet import ShapeError, backend, nn, optim, viz
 from tinynet.data import BadImageError, read_rgb, transforms
-from tinynet.experiment import EMBEDDED, batch_preparer, fit, image_data, read_training_state, restore_training_state
+from tinynet.experiment import (
+    EMBEDDED,
+    batch_preparer,
+    eval_transform,
+    fit,
+    image_data,
+    read_training_state,
+    restore_training_state,
+)
 from tinynet.train import NonFiniteLossError, evaluate
 
 
@@ -309,14 +317,13 @@ def eval_command(args):
 
 
 def load_images(paths, config):
-    """Images as the network saw them in training: grey 28x28 for the embedded set,
-    the centre crop of the image rescaled to 256 for RGB presets."""
+    """Images as validation saw them: grey 28x28 for the embedded set, the centre
+    crop of the rescaled image for image folders."""
     size = config["input_size"]
     if config["in_channels"] == 1:
-        steps = [lambda image, rng: image.convert("L").resize((size, size)), transforms.ToCHW()]
+        pipeline = transforms.Compose([lambda image, rng: image.convert("L").resize((size, size)), transforms.ToCHW()])
     else:
-        steps = [transforms.Resize(256), transforms.CenterCrop(size), transforms.ToCHW()]
-    pipeline = transforms.Compose(steps)
+        pipeline = eval_transform(size)
     with reported_as_usage_errors():
         images = [pipeline(read_rgb(path), None) for path in paths]
     batch = transforms.Normalize(config["mean"], config["std"])(np_stack(images))

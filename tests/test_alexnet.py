@@ -27,7 +27,8 @@ def test_small_preset_keeps_the_eight_layer_topology():
     kinds = [type(m).__name__ for m in model.features] + [type(m).__name__ for m in model.classifier]
     assert kinds.count("Conv2d") == 5 and kinds.count("Linear") == 3
     assert kinds.count("LocalResponseNorm") == 2 and kinds.count("Dropout") == 2
-    assert all(m.kernel_size == (3, 3) and m.stride == (2, 2) for m in model.features if type(m).__name__ == "MaxPool2d")
+    pools = [m for m in model.features if isinstance(m, tinynet.nn.MaxPool2d)]
+    assert len(pools) == 3 and all(m.kernel_size == (3, 3) and m.stride == (2, 2) for m in pools)
     with tinynet.no_grad():
         assert model(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
 

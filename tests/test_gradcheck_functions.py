@@ -49,6 +49,10 @@ CASES = {
     "getitem": (lambda a: a[1:, ::2, 2], [normal(3, 5, 4)]),
     "relu": (lambda a: a.relu(), [normal(3, 4)]),
     "diamond (tensor used twice)": (lambda a: (a * a) + (a * a).exp() * a, [normal(3, 4)]),
+    "tensor used at two depths": (
+        lambda a: (lambda h: h - h.exp().sum(axis=1, keepdims=True))(a * 1.0),
+        [normal(3, 4)],
+    ),
     "linear": (lambda x, w, b: F.linear(x, w, b), [normal(4, 5), normal(3, 5), normal(3)]),
     "linear (no bias)": (lambda x, w: F.linear(x, w), [normal(4, 5), normal(3, 5)]),
     "conv2d (stride 2, overlapping)": (

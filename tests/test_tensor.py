@@ -58,6 +58,15 @@ def test_gradients_add_up_over_a_diamond():
     np.testing.assert_allclose(x.grad, 2 * x.data + 3, rtol=1e-6)
 
 
+def test_a_tensor_used_at_two_depths_waits_for_its_deeper_consumer():
+    # y = sum(h + exp(h)) with h = 2x: h feeds the add directly and, one step deeper, through exp.
+    # dy/dx = 2 (1 + exp(2x)); h's Function must not run before exp has sent its gradient.
+    x = leaf(0.5, -1.0, 2.0)
+    h = x * 2.0
+    (h + h.exp()).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * (1 + np.exp(2 * x.data)), rtol=1e-6)
+
+
 def test_gradients_accumulate_on_a_leaf_across_backward_calls():
     x = leaf(1.0, 2.0)
     (x * 3.0).sum().backward()

@@ -85,20 +85,17 @@ def _embedded(input_size, batch_size, seed, augment, limit):
 
 
 def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, augment, limit):
-    """Section 4.1: images rescaled to 256x256, random crops and flips for training,
-    the centre crop (or ten crops) for validation. Small presets rescale to 8/7 of
-    their input size instead (32 for 28), keeping the same crop margin."""
+    """Section 4.1: random crops and flips of the rescaled images for training, the
+    centre crop (or ten crops) for validation."""
     for split in ("train", "val"):
         if not (root / split).is_dir():
             expected = f"{root}/train/CLASS/*.jpg and {root}/val/CLASS/*.jpg"
             raise FileNotFoundError(f"{root} has no {split}/ folder: expected {expected}")
-    side = 256 if input_size > 128 else round(input_size * 8 / 7)
-    resize = [transforms.Resize(side), transforms.CenterCrop(side)]
     crop = [transforms.RandomCrop(input_size), transforms.RandomHorizontalFlip()] if augment \
         else [transforms.CenterCrop(input_size)]
-    test = [transforms.TenCrop(input_size)] if val_crops == 10 else [transforms.CenterCrop(input_size)]
-    train = ImageFolder(root / "train", transforms.Compose(resize + crop + [transforms.ToCHW()]), skip_bad)
-    val = ImageFolder(root / "val", transforms.Compose(resize + test + [transforms.ToCHW()]), skip_bad)
+    train = ImageFolder(root / "train", transforms.Compose(_rescale(input_size) + crop + [transforms.ToCHW()]),
+                        skip_bad)
+    val = ImageFolder(root / "val", eval_transform(input_size, val_crops), skip_bad)
     train.samples = [train.samples[i] for i in _spread(len(train.samples), limit)]
     train.targets = [label for _, label in train.samples]
     if len(train.classes) < 2:
@@ -111,6 +108,19 @@ def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, au
         val=DataLoader(val, max(1, batch_size // val_crops), **loader),
         classes=train.classes, in_channels=3, mean=transforms.IMAGENET_MEAN, std=transforms.IMAGENET_STD,
     )
+
+
+def _rescale(input_size):
+    """Section 2: images rescaled so the shorter side is 256, then the central 256x256.
+    Small presets rescale to 8/7 of their input instead (32 for 28): the same margin."""
+    side = 256 if input_size > 128 else round(input_size * 8 / 7)
+    return [transforms.Resize(side), transforms.CenterCrop(side)]
+
+
+def eval_transform(input_size, crops=1):
+    """How validation and prediction see an image: the centre crop, or ten crops."""
+    view = transforms.TenCrop(input_size) if crops == 10 else transforms.CenterCrop(input_size)
+    return transforms.Compose(_rescale(input_size) + [view, transforms.ToCHW()])
 
 
 def batch_preparer(mean, std, device, pca=False, seed=0):

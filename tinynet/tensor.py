@@ -168,21 +168,26 @@ def _run_backward(function, grad_output, pending):
 def _topological_order(root):
     """Functions reachable from ``root``, each before the Functions feeding it.
 
-    An explicit stack instead of recursion: a graph thousands of operations deep
-    must not hit Python's recursion limit.
+    A depth-first search that lists a Function once everything it feeds from is
+    listed (post-order), reversed. A Function counts as visited when it is
+    expanded, not when it is pushed: a tensor used at two depths (h and h.exp()
+    both feeding one sum) must wait for its deeper consumer. An explicit stack
+    instead of recursion: a graph thousands of operations deep must not hit
+    Python's recursion limit.
     """
-    order, visited, stack = [], {root}, [(root, False)]
+    order, visited, stack = [], set(), [(root, False)]
     while stack:
-        function, children_done = stack.pop()
-        if children_done:
+        function, expanded = stack.pop()
+        if expanded:
             order.append(function)
             continue
+        if function in visited:
+            continue
+        visited.add(function)
         stack.append((function, True))
         for tensor in function.inputs:
-            child = tensor.creator
-            if child is not None and child not in visited:
-                visited.add(child)
-                stack.append((child, False))
+            if tensor.creator is not None and tensor.creator not in visited:
+                stack.append((tensor.creator, False))
     return order[::-1]
 
 
@@ -217,7 +222,8 @@ def as_tensor(x):
 
 
 def tensor(data, requires_grad=False, dtype=None, device="cpu"):
-    """Make a Tensor like ``torch.tensor``: floats default to float32."""
+    """Make a Tensor like ``torch.tensor``: Python floats become float32, arrays keep
+    their dtype unless ``dtype`` is given."""
     array = backend.to_device(_as_array(data), device)
     if dtype is not None:
         array = array.astype(dtype)

@@ -8,7 +8,7 @@ batches stay uint8, four times smaller, until the last moment.
 import math
 import time
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import backend, functional
 from .tensor import no_grad
