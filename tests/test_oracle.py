@@ -64,3 +64,17 @@ def test_softmax_rows_sum_to_one_and_log_softmax_agrees(rng):
     probs = F.softmax(x, dim=1).data
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
     np.testing.assert_allclose(np.exp(F.log_softmax(x, dim=1).data), probs, rtol=1e-5, atol=1e-30)
+
+
+def test_layers_reusing_scratch_buffers_return_independent_arrays(rng):
+    """Conv and pooling keep work buffers between calls; what they return must not live in them."""
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    x1, x2 = (rng.standard_normal((1, 3, 9, 9)).astype(np.float32) for _ in range(2))
+    first = F.conv2d(x1, w, padding=1)
+    expected = first.data.copy()
+    second = F.conv2d(x2, w, padding=1)
+    assert not np.shares_memory(first.data, second.data)
+    np.testing.assert_array_equal(first.data, expected)  # the second call left the first result alone
+    pooled = [F.max_pool2d(x, 3, 2) for x in (x1, x2)]
+    assert not np.shares_memory(pooled[0].data, pooled[1].data)
+    np.testing.assert_array_equal(pooled[0].data, naive.max_pool2d(x1, (3, 3), (2, 2), (0, 0)))

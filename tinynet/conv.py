@@ -28,12 +28,12 @@ def pad(x, padding, value=0):
     return backend.xp_of(x).pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
 
 
-def im2col(x, kernel, stride):
+def im2col(x, kernel, stride, out=None):
     """Columns (C*kh*kw, N*oh*ow) of the already padded input x (N, C, H, W).
 
     Row c*kh*kw + i*kw + j, column n*oh*ow + y*ow + x holds
     x[n, c, y*sh + i, x*sw + j]: the strided view costs nothing, the one copy
-    makes it contiguous for the GEMM.
+    makes it contiguous for the GEMM. ``out``, if given, receives that copy.
     """
     xp = backend.xp_of(x)
     n, c, h, w = x.shape
@@ -43,18 +43,52 @@ def im2col(x, kernel, stride):
     view = xp.lib.stride_tricks.as_strided(
         x, shape=(c, kh, kw, n, oh, ow), strides=(sc, sy, sx, sn, sy * sh, sx * sw)
     )
-    return xp.ascontiguousarray(view).reshape(c * kh * kw, n * oh * ow)
+    if out is None:
+        return xp.ascontiguousarray(view).reshape(c * kh * kw, n * oh * ow)
+    out = out.reshape(c, kh, kw, n, oh, ow)
+    out[...] = view
+    return out.reshape(c * kh * kw, n * oh * ow)
 
 
-def col2im(columns, padded_shape, kernel, stride):
-    """The adjoint of im2col: add each column entry back where it was read from."""
+# Scratch arrays reused from one call to the next. The im2col columns are kh*kw
+# times the size of the input (224 MB for conv2 at batch 32), and on many VMs a
+# freshly allocated array that large costs more to fault into memory than the
+# GEMM that fills it; a buffer kept between steps is already mapped.
+_scratch = {}
+
+
+def scratch(xp, name, shape, dtype):
+    """An uninitialised array of ``shape`` that the next call with the same name reuses.
+
+    Only for temporaries: never return it or save it for backward.
+    """
+    size = 1
+    for dim in shape:
+        size *= dim
+    key = (xp.__name__, name, xp.dtype(dtype).str)
+    buffer = _scratch.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = _scratch[key] = None  # free the old one before allocating the larger one
+        buffer = _scratch[key] = xp.empty(size, dtype=dtype)
+    return buffer[:size].reshape(shape)
+
+
+def col2im(columns, padded_shape, kernel, stride, out=None):
+    """The adjoint of im2col: add each column entry back where it was read from.
+
+    ``out``, if given, is a (C, N, H, W) array to accumulate in (it is zeroed first).
+    """
     xp = backend.xp_of(columns)
     n, c, h, w = padded_shape
     (kh, kw), (sh, sw) = kernel, stride
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
     columns = columns.reshape(c, kh, kw, n, oh, ow)
     # Accumulate in (C, N, H, W), the columns' own order, then transpose once.
-    image = xp.zeros((c, n, h, w), dtype=columns.dtype)
+    if out is None:
+        image = xp.zeros((c, n, h, w), dtype=columns.dtype)
+    else:
+        image = out
+        image.fill(0)
     for i in range(kh):
         for j in range(kw):
             image[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += columns[:, i, j]
@@ -74,8 +108,8 @@ class Conv2d(Function):
         padded = pad(x, self.padding)
         oh = (padded.shape[2] - kh) // self.stride[0] + 1
         ow = (padded.shape[3] - kw) // self.stride[1] + 1
-        columns = im2col(padded, (kh, kw), self.stride)
-        out = xp.empty((out_channels, n * oh * ow), dtype=x.dtype)
+        columns = self._columns(padded, weight.shape)
+        out = scratch(xp, "conv_out", (out_channels, n * oh * ow), x.dtype)
         for rows, outs in self._group_slices(weight.shape):
             xp.matmul(weight[outs].reshape(outs.stop - outs.start, -1), columns[rows], out=out[outs])
         if bias:
@@ -83,27 +117,42 @@ class Conv2d(Function):
         # Keep x, not the columns: recomputing im2col in backward costs a few
         # percent of the time and saves an array kh*kw times the input's size.
         self.save_for_backward(x, weight)
-        return xp.ascontiguousarray(out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3))
+        return out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3).copy()  # a copy: the scratch is reused
 
     def backward(self, grad):
         x, weight = self.saved_arrays
         xp = backend.xp_of(grad)
         out_channels, _, kh, kw = weight.shape
         padded = pad(x, self.padding)
-        columns = im2col(padded, (kh, kw), self.stride)
-        grad_rows = xp.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(out_channels, -1)
+        columns = self._columns(padded, weight.shape)
+        grad_rows = scratch(xp, "conv_grad_rows", (out_channels, grad.size // out_channels), grad.dtype)
+        grad_rows.reshape(out_channels, *grad.shape[:1], *grad.shape[2:])[...] = grad.transpose(1, 0, 2, 3)
         grad_weight = xp.empty_like(weight)
-        grad_columns = xp.empty_like(columns) if self.needs_input_grad[0] else None
+        # The columns' gradient overwrites the columns themselves: each group's
+        # columns are no longer needed once its weight gradient is computed.
+        grad_columns = columns if self.needs_input_grad[0] else None
         for rows, outs in self._group_slices(weight.shape):
             w_group = weight[outs].reshape(outs.stop - outs.start, -1)
-            grad_weight[outs] = (grad_rows[outs] @ columns[rows].T).reshape(weight[outs].shape)
+            # columns @ grad^T, then transposed: the same product as grad @ columns^T,
+            # but OpenBLAS runs the latter up to 20x slower when the inner dimension
+            # is huge and the output small (conv1: 96 x 363 from a sum over 96,800).
+            grad_weight[outs] = (columns[rows] @ grad_rows[outs].T).T.reshape(weight[outs].shape)
             if grad_columns is not None:
                 xp.matmul(w_group.T, grad_rows[outs], out=grad_columns[rows])
         grad_x = None
         if grad_columns is not None:
-            grad_padded = col2im(grad_columns, padded.shape, (kh, kw), self.stride)
-            grad_x = xp.ascontiguousarray(unpad(grad_padded, self.padding))
+            image = scratch(xp, "conv_image", (padded.shape[1], padded.shape[0]) + padded.shape[2:], grad.dtype)
+            grad_padded = col2im(grad_columns, padded.shape, (kh, kw), self.stride, out=image)
+            grad_x = unpad(grad_padded, self.padding).copy()  # always a copy: the scratch is reused
         return (grad_x, grad_weight) + ((grad.sum(axis=(0, 2, 3)),) if len(self.inputs) == 3 else ())
+
+    def _columns(self, padded, weight_shape):
+        """im2col of the padded input into the reused scratch buffer."""
+        n, c, h, w = padded.shape
+        _, _, kh, kw = weight_shape
+        oh, ow = (h - kh) // self.stride[0] + 1, (w - kw) // self.stride[1] + 1
+        out = scratch(backend.xp_of(padded), "conv_columns", (c * kh * kw, n * oh * ow), padded.dtype)
+        return im2col(padded, (kh, kw), self.stride, out=out)
 
     def _group_slices(self, weight_shape):
         """For each group: its rows of the columns and its output channels."""
@@ -148,12 +197,20 @@ class MaxPool2d(Function):
         if x.ndim != 4 or x.shape[2] + 2 * pd[0] < kh or x.shape[3] + 2 * pd[1] < kw:
             raise ShapeError(f"expected input (N, C, H, W) with H, W at least the {kh}x{kw} window, got {x.shape}")
         padded = pad(x, pd, value=-xp.inf)
-        out = winner = None
-        for offset, window in enumerate(self._windows(padded)):
-            if out is None:
-                out, winner = window.copy(), xp.zeros(window.shape, dtype=_offset_dtype(xp, kh * kw))
-                continue
-            xp.copyto(winner, offset, where=window > out)
+        windows = self._windows(padded)
+        out = next(windows).copy()
+        winner = xp.zeros(out.shape, dtype=_offset_dtype(xp, kh * kw))
+        # Two buffers reused for every offset: the window copied out of its strided
+        # view once (the comparisons then read contiguous memory), and where it wins.
+        window, beats = xp.empty_like(out), xp.empty_like(winner)
+        for offset, strided_window in enumerate(windows, start=1):
+            window[...] = strided_window
+            xp.greater(window, out, out=beats)  # 1 where this offset beats the maximum so far
+            # The winner is the last offset that beat the running maximum (so the
+            # first of equal maxima); offsets only grow, so that is the largest
+            # offset * beats. Cheaper than copyto(..., where=), which is slow in NumPy.
+            beats *= offset
+            xp.maximum(winner, beats, out=winner)
             xp.maximum(out, window, out=out)
         self.padded_shape, self.dtype = padded.shape, x.dtype
         self.save_for_backward(winner)
@@ -163,8 +220,10 @@ class MaxPool2d(Function):
         (winner,) = self.saved_arrays
         xp = backend.xp_of(grad)
         grad_padded = xp.zeros(self.padded_shape, dtype=self.dtype)
+        routed = xp.empty_like(grad)  # reused: this offset's share of the gradient
         for offset, window in enumerate(self._windows(grad_padded)):
-            window += grad * (winner == offset)
+            xp.multiply(grad, winner == offset, out=routed)
+            window += routed
         return (unpad(grad_padded, self.padding),)
 
     def _windows(self, padded):

@@ -14,20 +14,27 @@ from .tensor import Function, ShapeError, as_tensor
 
 
 class Linear(Function):
-    """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch."""
+    """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch.
+
+    The products are computed transposed, y^T = W x^T and dx^T = W^T dy^T, then
+    copied back to rows: the same numbers, but with the batch (a few dozen rows)
+    as the GEMM's last dimension OpenBLAS splits the large weight matrix between
+    its threads, and runs 2-5x faster on AlexNet's fully-connected layers.
+    """
 
     def forward(self, x, weight, *bias):
         if x.ndim != 2 or x.shape[1] != weight.shape[1]:
             raise ShapeError(f"expected input of shape (N, {weight.shape[1]}), got {x.shape}")
         self.save_for_backward(x, weight)
-        out = x @ weight.T
+        out = backend.xp_of(x).ascontiguousarray((weight @ x.T).T)
         if bias:
             out += bias[0]
         return out
 
     def backward(self, grad):
         x, weight = self.saved_arrays
-        grad_x = grad @ weight if self.needs_input_grad[0] else None
+        xp = backend.xp_of(grad)
+        grad_x = xp.ascontiguousarray((weight.T @ grad.T).T) if self.needs_input_grad[0] else None
         grads = (grad_x, grad.T @ x)
         return grads + ((grad.sum(axis=0),) if len(self.inputs) == 3 else ())
 

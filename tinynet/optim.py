@@ -36,25 +36,28 @@ class SGD:
             param.grad = None
 
     def step(self):
+        rule = self._paper_step if self.update == "paper" else self._pytorch_step
         for index, param in enumerate(self.params):
-            if param.grad is not None:
-                step = self._paper_step if self.update == "paper" else self._pytorch_step
-                step(index, param)
+            if param.grad is None:
+                continue
+            scalar = param.dtype.type  # float32 numbers keep the update in float32
+            lr, momentum, decay = scalar(self.lr), scalar(self.momentum), scalar(self.weight_decay)
+            velocity = self._velocity(index, param) if self.momentum or self.update == "paper" else None
+            for w, g, v in _blocks(param.data, param.grad, velocity):
+                rule(w, g, v, lr, momentum, decay)
 
-    def _pytorch_step(self, index, param):
-        direction = param.grad + param.data * param.dtype.type(self.weight_decay) if self.weight_decay else param.grad
-        if self.momentum:
-            velocity = self._velocity(index, param)
-            velocity *= param.dtype.type(self.momentum)
-            velocity += direction
-            direction = velocity
-        param.data -= direction * param.dtype.type(self.lr)
+    def _pytorch_step(self, w, g, v, lr, momentum, decay):
+        direction = g + w * decay if decay else g
+        if v is not None:
+            v *= momentum
+            v += direction
+            direction = v
+        w -= direction * lr
 
-    def _paper_step(self, index, param):
-        velocity = self._velocity(index, param)
-        velocity *= param.dtype.type(self.momentum)
-        velocity -= (param.grad + param.data * param.dtype.type(self.weight_decay)) * param.dtype.type(self.lr)
-        param.data += velocity
+    def _paper_step(self, w, g, v, lr, momentum, decay):
+        v *= momentum
+        v -= (g + w * decay) * lr
+        w += v
 
     def _velocity(self, index, param):
         if self.velocity[index] is None:
@@ -79,6 +82,29 @@ class SGD:
                     raise ValueError(f"optimizer state {key} of shape {tuple(value.shape)} matches no parameter")
                 param = self.params[index]
                 self.velocity[index] = backend.to_device(value, param.device).astype(param.dtype)
+
+
+# Elements updated at a time on the CPU. The update makes several passes (scale
+# the velocity, add the gradient, the decay, then the step); done a block at a
+# time, the blocks of weights, gradient and velocity (768 KB) stay in a core's L2
+# cache, so each passes over main memory once and the temporaries are small and
+# reused instead of three fresh arrays the size of fc6's weights (151 MB each).
+# Measured: about 90 ms instead of 200 ms per AlexNet step on 2 cores.
+BLOCK = 1 << 16
+
+
+def _blocks(w, g, v):
+    """Matching views of BLOCK elements of the weights, gradient and velocity (None
+    for no momentum); the whole arrays on a GPU or when the layout is not C order."""
+    arrays = [a for a in (w, g, v) if a is not None]
+    if backend.device_of(w) != "cpu" or not all(a.flags.c_contiguous for a in arrays):
+        yield w, g, v
+        return
+    w, g = w.reshape(-1), g.reshape(-1)
+    v = None if v is None else v.reshape(-1)
+    for start in range(0, w.size, BLOCK):
+        block = slice(start, start + BLOCK)
+        yield w[block], g[block], None if v is None else v[block]
 
 
 class StepLR:

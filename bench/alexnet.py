@@ -1,0 +1,224 @@
+"""Whole AlexNet training steps and inference, tinynet against PyTorch.
+
+A training step is forward, softmax cross-entropy, backward and a momentum SGD
+update (lr 0.01, momentum 0.9, weight decay 5e-4) on 227x227 float32 images.
+Both frameworks get the same weights and inputs and the same thread count; their
+steps alternate in one process, after a warm-up, and each rate is a median.
+
+Peak memory is measured in fresh subprocesses, one per framework, so neither
+counts the other's buffers: the peak resident set (VmHWM) of a few training
+steps and, for tinynet, the peak of live NumPy arrays with the source lines
+holding the most memory at the end of the forward pass (tracemalloc).
+
+    python bench/alexnet.py                             # seed preset, batch 32: the quick run
+    python bench/alexnet.py --preset seed paper --batch 32 128
+    python bench/alexnet.py --device gpu                # CuPy against PyTorch on CUDA
+"""
+
+import argparse
+import gc
+import json
+import subprocess
+import sys
+import tracemalloc
+
+import machine
+import numpy as np
+
+import alexnet
+import tinynet
+from tinynet import Tensor, backend, optim
+from tinynet import functional as F
+
+SGD = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+
+def tinynet_model(preset, device):
+    tinynet.manual_seed(0)
+    model = alexnet.AlexNet(preset, num_classes=1000, in_channels=3).to(device)
+    return model, optim.SGD(model.parameters(), **SGD)
+
+
+def torch_model(model, device):
+    """The same layers in PyTorch, with the tinynet model's weights copied in."""
+    import torch
+
+    nn = torch.nn
+    layers = []
+    for layer in list(model.features) + [None] + list(model.classifier):
+        kind = type(layer).__name__
+        if layer is None:
+            layers.append(nn.Flatten())
+        elif kind == "Conv2d":
+            layers.append(nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+                                    layer.padding, groups=layer.groups))
+        elif kind == "Linear":
+            layers.append(nn.Linear(layer.in_features, layer.out_features))
+        elif kind == "LocalResponseNorm":  # torch divides alpha by the size; undo it unless tinynet does too
+            alpha = layer.alpha if layer.alpha_over_n else layer.alpha * layer.size
+            layers.append(nn.LocalResponseNorm(layer.size, alpha, layer.beta, layer.k))
+        elif kind == "MaxPool2d":
+            layers.append(nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding))
+        elif kind == "Dropout":
+            layers.append(nn.Dropout(layer.p))
+        else:
+            layers.append({"ReLU": nn.ReLU}[kind]())
+    net = nn.Sequential(*layers)
+    with torch.no_grad():
+        for ours, theirs in zip(model.parameters(), net.parameters()):
+            theirs.copy_(torch.from_numpy(backend.to_numpy(ours.data)))
+    net = net.to("cuda" if device == "gpu" else "cpu")
+    return net, torch.optim.SGD(net.parameters(), **SGD)
+
+
+def batch_of(size, device, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((size, 3, 227, 227), dtype=np.float32)
+    return images, rng.integers(0, 1000, size)
+
+
+class Tinynet:
+    def __init__(self, preset, images, labels, device):
+        self.model, self.optimizer = tinynet_model(preset, device)
+        self.images, self.labels = backend.to_device(images, device), backend.to_device(labels, device)
+
+    def train_step(self):
+        self.model.train()
+        self.optimizer.zero_grad()
+        loss = F.cross_entropy(self.model(Tensor(self.images)), self.labels)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def infer(self):
+        self.model.eval()
+        with tinynet.no_grad():
+            return backend.to_numpy(self.model(Tensor(self.images)).data)
+
+
+class Torch:
+    def __init__(self, model, images, labels, device):
+        import torch
+
+        self.torch, where = torch, "cuda" if device == "gpu" else "cpu"
+        self.model, self.optimizer = torch_model(model, device)
+        self.images, self.labels = torch.from_numpy(images).to(where), torch.from_numpy(labels).to(where)
+
+    def train_step(self):
+        self.model.train()
+        self.optimizer.zero_grad()
+        loss = self.torch.nn.functional.cross_entropy(self.model(self.images), self.labels)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def infer(self):
+        self.model.eval()
+        with self.torch.no_grad():
+            return self.model(self.images).cpu().numpy()
+
+
+def throughput(preset, batch, args):
+    """Median images/s of both frameworks, training and inference, alternating."""
+    images, labels = batch_of(batch, args.device)
+    ours = Tinynet(preset, images, labels, args.device)
+    theirs = Torch(ours.model, images, labels, args.device)
+    gap = np.abs(ours.infer() - theirs.infer()).max()
+    rows = []
+    for mode in ("train", "infer"):
+        times = {"tinynet": [], "torch": []}
+        for index in range(args.warmup + args.steps):
+            for name, side in (("tinynet", ours), ("torch", theirs)):
+                seconds, _ = machine.timed(side.train_step if mode == "train" else side.infer, args.device)
+                if index >= args.warmup:
+                    times[name].append(seconds)
+        rate = {name: batch / machine.median(ts) for name, ts in times.items()}
+        rows.append((f"{preset} b{batch} {mode}", rate["tinynet"], rate["torch"]))
+    return rows, gap
+
+
+def child(args):
+    """Run in a subprocess: a few training steps of one framework, then print its peak memory as JSON."""
+    images, labels = batch_of(args.batch[0], args.device)
+    report = {}
+    if args.child == "tinynet":
+        tracemalloc.start()  # NumPy reports its array memory to tracemalloc
+        side = Tinynet(args.preset[0], images, labels, args.device)
+        report["model_rss_mb"] = machine.rss_mb()
+        for _ in range(3):
+            side.train_step()
+        side.optimizer.zero_grad()
+        logits = side.model(Tensor(side.images))  # the graph alive at its largest: end of the forward pass
+        snapshot = tracemalloc.take_snapshot()
+        top = snapshot.statistics("lineno")[:5]
+        report["largest"] = [f"{s.size / 2**20:.0f} MB {s.traceback[0].filename.split('/')[-1]}:"
+                             f"{s.traceback[0].lineno}" for s in top]
+        report["live_after_forward_mb"] = sum(s.size for s in snapshot.statistics("filename")) / 2**20
+        report["peak_arrays_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+        del logits
+    else:
+        side = Torch(tinynet_model(args.preset[0], "cpu")[0], images, labels, args.device)
+        gc.collect()  # the tinynet model that gave the weights is gone: count from here
+        report["model_rss_mb"] = machine.rss_mb()
+        if not machine.reset_peak_rss():
+            report["note"] = "peak includes the tinynet weights copied in (VmHWM could not be reset)"
+        for _ in range(3):
+            side.train_step()
+    report["peak_rss_mb"] = machine.peak_rss_mb()
+    print(json.dumps(report))
+
+
+def memory(preset, batch, args):
+    reports = {}
+    for framework in ("tinynet", "torch"):
+        command = [sys.executable, __file__, "--child", framework, "--preset", preset, "--batch", str(batch),
+                   "--threads", str(args.threads), "--device", args.device]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        reports[framework] = json.loads(out.strip().splitlines()[-1])
+    return reports
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", nargs="+", choices=["seed", "paper"], default=["seed"])
+    parser.add_argument("--batch", nargs="+", type=int, default=[32])
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per mode (median taken)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=len(machine.os.sched_getaffinity(0)))
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--child", choices=["tinynet", "torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.device == "gpu":
+        backend.check_device("gpu")
+    note = machine.set_threads(args.threads, torch_too=args.child != "tinynet")
+    if args.child:
+        return child(args)
+    machine.print_machine(args.device, note)
+    print(f"AlexNet 227x227, float32, {args.device}; median of {args.steps} alternating steps after "
+          f"{args.warmup} warm-up; train = forward + backward + momentum SGD")
+    print("speed ratio = tinynet images/s / PyTorch images/s: >= 1 means tinynet is as fast as PyTorch\n")
+    print(f"{'run':22} {'tinynet img/s':>14} {'PyTorch img/s':>14} {'speed ratio':>12}")
+    reports = []
+    for preset in args.preset:
+        for batch in args.batch:
+            rows, gap = throughput(preset, batch, args)
+            for name, ours, theirs in rows:
+                print(f"{name:22} {ours:14.1f} {theirs:14.1f} {ours / theirs:12.2f}", flush=True)
+            print(f"{'':22} (eval logits agree to {gap:.1e})")
+            if not args.no_memory and args.device == "cpu":
+                reports.append((f"{preset} b{batch} train", memory(preset, batch, args)))
+    if reports:
+        print(f"\n{'peak memory (MB)':22} {'tinynet RSS':>12} {'PyTorch RSS':>12} {'ratio':>6} {'tinynet arrays':>15}")
+        for name, report in reports:
+            ours, theirs = report["tinynet"], report["torch"]
+            print(f"{name:22} {ours['peak_rss_mb']:12.0f} {theirs['peak_rss_mb']:12.0f} "
+                  f"{ours['peak_rss_mb'] / theirs['peak_rss_mb']:6.2f} {ours['peak_arrays_mb']:15.0f}")
+            print(f"{'':22} after building the model: tinynet {ours['model_rss_mb']:.0f}, "
+                  f"PyTorch {theirs['model_rss_mb']:.0f}")
+            print(f"{'':22} tinynet arrays live after forward: {ours['live_after_forward_mb']:.0f} MB; "
+                  f"largest by line: {', '.join(ours['largest'])}")
+
+
+if __name__ == "__main__":
+    main()
