@@ -111,6 +111,9 @@ PRESETS = {
         ),
         hidden=256,
         init="kaiming",
+        # With 256 rather than 4096 hidden units, dropping half of them regularises
+        # far harder than in the paper and slows a five-minute run by two points.
+        dropout=0.25,
     ),
 }
 
@@ -230,7 +233,7 @@ def initialise(model):
 
 # The default run: the small preset on the embedded Fashion-MNIST subset, sized to
 # finish in under five minutes on two CPU cores. Flags override each value.
-DEFAULT_RUN = dict(preset="small", epochs=4, batch_size=64, lr=0.05, schedule="step", lr_step=3, pca=False)
+DEFAULT_RUN = dict(preset="small", epochs=6, batch_size=64, lr=0.02, schedule="step", lr_step=4, pca=False)
 # Section 5 of the paper: batch 128, momentum 0.9, weight decay 5e-4, lr 0.01 divided by
 # 10 when the validation error stops improving; section 4.1: PCA colour augmentation.
 PAPER_RECIPE = dict(preset="paper", epochs=90, batch_size=128, lr=0.01, schedule="plateau", lr_step=30, pca=True)
