@@ -80,8 +80,8 @@ def print_machine(device="cpu", threads_note=""):
     blas_env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))}
     print(f"env:       {blas_env or 'no OPENBLAS_*, OMP_* or MKL_* variables set'}")
     print(f"allocator: {allocator()}")
-    print(f"load:      {' '.join(f'{x:.1f}' for x in os.getloadavg())} (1, 5, 15 min; above the core count, "
-          f"other processes shared the CPU)")
+    print(f"load:      {' '.join(f'{x:.1f}' for x in os.getloadavg())} (1, 5, 15 min; a figure above the "
+          f"core count means other processes shared the CPU)")
     if device == "gpu":
         import cupy
 
