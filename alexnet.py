@@ -28,6 +28,7 @@ from tinynet.data import BadImageError, read_rgb, transforms
 from tinynet.experiment import (
     EMBEDDED,
     batch_preparer,
+    check_same_model,
     eval_transform,
     fit,
     image_data,
@@ -257,7 +258,10 @@ def train_command(args):
     for key, value in recipe.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    input_size = args.input_size or PRESETS[args.preset].input_size
+    preset = PRESETS[args.preset]
+    input_size = args.input_size or preset.input_size
+    if feature_size(preset, input_size) != feature_size(preset, preset.input_size):
+        raise UsageError(input_size_advice(args.preset, input_size))
     with reported_as_usage_errors():
         backend.check_device(args.device)
         data = image_data(args.data, input_size, args.batch_size, args.seed, args.workers, skip_bad=args.skip_bad,
@@ -268,22 +272,20 @@ def train_command(args):
                   input_size=input_size, classes=data.classes, mean=list(data.mean), std=list(data.std),
                   data=str(args.data), seed=args.seed)
     tinynet.manual_seed(args.seed)
+    run_dir = Path(args.run_dir or f"runs/{Path(str(args.data)).name}-{args.preset}")
+    check_run_folder(run_dir / "checkpoint.npz", config, args.resume)
     model = AlexNet(args.preset, len(data.classes), data.in_channels).to(args.device)
-    if feature_size(model.preset, input_size) != feature_size(model.preset, model.preset.input_size):
-        raise UsageError(input_size_advice(args.preset, input_size))
     optimizer = optim.SGD(model.parameters(), args.lr, args.momentum, args.weight_decay, args.update)
     scheduler = {"plateau": lambda: optim.ReduceLROnPlateau(optimizer, patience=args.patience),
                  "step": lambda: optim.StepLR(optimizer, args.lr_step), "none": lambda: None}[args.schedule]()
-    run_dir = Path(args.run_dir or f"runs/{Path(str(args.data)).name}-{args.preset}")
     print(f"training the {args.preset} AlexNet ({sum(p.size for p in model.parameters()):,} parameters) on "
           f"{args.data}: {len(data.train.dataset):,} training and {len(data.val.dataset):,} validation images, "
           f"{len(data.classes)} classes, {args.epochs} epochs on {args.device}; writing to {run_dir}/", flush=True)
     prepare_train = batch_preparer(data.mean, data.std, args.device, args.pca and data.in_channels == 3, args.seed)
     prepare_val = batch_preparer(data.mean, data.std, args.device)
     try:
-        with reported_as_usage_errors() if args.resume else contextlib.nullcontext():
-            status = fit(model, data, optimizer, scheduler, run_dir, config, args.epochs, prepare_train, prepare_val,
-                         resume=args.resume, progress=not args.quiet)
+        status = fit(model, data, optimizer, scheduler, run_dir, config, args.epochs, prepare_train, prepare_val,
+                     resume=args.resume, progress=not args.quiet)
     except NonFiniteLossError as error:
         print(f"training stopped: {error}", file=sys.stderr)
         return 1
@@ -293,6 +295,18 @@ def train_command(args):
         return 130
     print(f"done: checkpoint, metrics.csv and curves.png in {run_dir}/")
     return 0
+
+
+def check_run_folder(checkpoint, config, resume):
+    """Refuse what would lose work or mix runs: a new run over an old one's checkpoint,
+    or a resume from a missing checkpoint or one of another model."""
+    if resume:
+        with reported_as_usage_errors():
+            _, meta = read_training_state(checkpoint)
+            check_same_model(checkpoint, meta["config"], config)
+    elif checkpoint.exists():
+        raise UsageError(f"{checkpoint.parent} already holds a run: add --resume to continue it, "
+                         "or choose another --run-dir")
 
 
 def load_model(args):
@@ -409,6 +423,13 @@ def layer_cost(layer, output):
     return params, 0
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="alexnet.py", description="AlexNet from tinynet layers: train, evaluate, "
                                      "predict, look inside. With no command, trains on the embedded Fashion-MNIST.")
@@ -433,7 +454,7 @@ def parse_args(argv):
     train.add_argument("--pca", action=argparse.BooleanOptionalAction, help="PCA colour augmentation (RGB only)")
     train.add_argument("--workers", type=int, default=2, help="background threads decoding images")
     train.add_argument("--skip-bad", action="store_true", help="skip unreadable images (and count them)")
-    train.add_argument("--limit", type=int, help="train on this many images only, spread over the set")
+    train.add_argument("--limit", type=positive_int, help="train on this many images only, spread over the set")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--run-dir", help="where checkpoint.npz, metrics.csv and curves.png go")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir exactly")
@@ -480,6 +501,9 @@ def main(argv=None):
     except UsageError as error:
         print(f"alexnet.py: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C: the checkpoint of the last finished epoch is intact
+        print("\ninterrupted at once; the last checkpoint written is intact", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

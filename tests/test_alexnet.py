@@ -224,3 +224,15 @@ def test_the_default_run_learns_on_a_reduced_budget(tmp_path, capsys):
     with open(tmp_path / "run" / "metrics.csv") as file:
         row = next(csv.DictReader(file))
     assert float(row["val_acc"]) > 0.6
+
+
+def test_a_new_run_does_not_overwrite_an_old_one(image_folder, tmp_path, capsys):
+    assert run("train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run") == 0
+    before = (tmp_path / "run" / "checkpoint.npz").read_bytes()
+    assert "--resume" in one_line_error(capsys, "train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoint.npz").read_bytes() == before
+
+
+def test_resuming_a_missing_run_is_a_one_line_error(image_folder, tmp_path, capsys):
+    err = one_line_error(capsys, "train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "none", "--resume")
+    assert "no checkpoint" in err

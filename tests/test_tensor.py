@@ -283,3 +283,14 @@ def test_the_same_seed_gives_bit_identical_runs():
         np.testing.assert_array_equal(a, b)
     other = _seeded_run(4)
     assert not np.array_equal(first[1], other[1])  # the seed really drives the weights
+
+
+def test_an_integer_tensor_times_a_float_promotes_to_float():
+    out = tinynet.tensor([1, 2, 3]) * 0.5
+    assert out.dtype.kind == "f"
+    np.testing.assert_allclose(out.data, [0.5, 1.0, 1.5])
+
+
+def test_max_over_several_axes_is_refused_clearly():
+    with pytest.raises(TypeError, match="one axis"):
+        tinynet.tensor(np.ones((2, 3)), requires_grad=True).max(axis=(0, 1))

@@ -215,12 +215,12 @@ def fit(model, data, optimizer, scheduler, run_dir, config, epochs, prepare_trai
             def after_step(step, position=position):
                 position.update(step=step + 1, batch=position["batch"] + 1)
                 if stop.requested:
-                    raise KeyboardInterrupt
+                    raise _StopRequested
 
             try:
                 stats = train_epoch(model, data.train, optimizer, prepare_train, state["step"], after_step,
                                     progress, description=f"epoch {epoch + 1}/{epochs}")
-            except KeyboardInterrupt:
+            except _StopRequested:  # raised between steps, so the state is consistent
                 save_training_state(checkpoint, model, optimizer, scheduler, position, config)
                 return "interrupted"
             except NonFiniteLossError as error:
@@ -236,10 +236,15 @@ def fit(model, data, optimizer, scheduler, run_dir, config, epochs, prepare_trai
     return "done"
 
 
+class _StopRequested(Exception):
+    """Raised after a step when Ctrl-C asked the run to stop."""
+
+
 @contextlib.contextmanager
 def _stop_at_step_boundary_on_ctrl_c():
     """The first Ctrl-C asks the loop to stop after the current step, so the saved
-    state is never half-updated; a second one interrupts at once."""
+    state is never half-updated; a second one interrupts at once, saving nothing
+    (the checkpoint of the last finished epoch stays as it was)."""
     stop = SimpleNamespace(requested=False)
     if threading.current_thread() is not threading.main_thread():
         yield stop  # signal handlers can only be set from the main thread

@@ -145,6 +145,8 @@ class Max(Function):
     """Maximum over an axis; the gradient goes to the first maximum of each slice."""
 
     def __init__(self, axis=None, keepdims=False):
+        if axis is not None and not isinstance(axis, int):
+            raise TypeError(f"max takes one axis (an int) or None, got {axis!r}")
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, a):
@@ -230,7 +232,8 @@ def _operand(value, like):
     for plain numbers, in its dtype (so ``x * 2`` stays float32)."""
     if isinstance(value, Tensor):
         return value
-    return Tensor(backend.xp_of(like.data).asarray(value, dtype=like.dtype))
+    dtype = like.dtype if like.dtype.kind == "f" else None  # int tensor * 0.5 promotes to float
+    return Tensor(backend.xp_of(like.data).asarray(value, dtype=dtype))
 
 
 def _binary(function_class, swap=False):

@@ -115,7 +115,8 @@ class Tensor:
         return Tensor(self.data)
 
     def to(self, device):
-        """This tensor on another device; a leaf stays a leaf, keeping requires_grad."""
+        """A copy on another device, as a new leaf that keeps requires_grad (the graph does
+        not follow it across devices: move parameters and inputs, not intermediate results)."""
         return Tensor(backend.to_device(self.data, device), self.requires_grad)
 
     def zero_grad(self):

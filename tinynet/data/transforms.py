@@ -209,10 +209,14 @@ class PCALighting:
     and a_i ~ N(0, alpha_std) is drawn once per image. Each image is seen once per epoch, so
     that is once per image per epoch, as in the paper.
 
-    The eigenvalues are variances, so the offset depends on the pixel scale; like
-    fb.resnet.torch and torchvision's references we take them on the 0..1 scale. Input pixels
-    are on the 0..255 scale (uint8 or float, before Normalize); the output is float32 on the
-    same scale. `rng` is a numpy Generator also for CuPy batches, so both draw the same a_i.
+    The offset depends on the scale of the l_i. The published ImageNet values used by
+    fb.resnet.torch and torchvision's references (0.2175, 0.0188, 0.0045) are on the scale of
+    standard deviations along the principal axes of 0..1 pixels, not of variances (those would
+    sum to the RGB variance, about 0.15, and these do not), and rgb_pca returns the same kind of
+    value so that its output can replace them; the offset is then added on the 0..1 scale.
+    Input pixels are on the 0..255 scale (uint8 or float, before Normalize); the output is
+    float32 on the same scale. `rng` is a
+    numpy Generator also for CuPy batches, so both draw the same a_i.
     """
 
     def __init__(self, eigenvalues=IMAGENET_EIGENVALUES, eigenvectors=IMAGENET_EIGENVECTORS,
@@ -235,8 +239,10 @@ def rgb_pca(images):
     """Eigenvalues (descending) and eigenvectors (columns) of the RGB covariance of images.
 
     `images` is a uint8 array (N, 3, H, W), or any iterable of uint8 (3, H, W) images, which
-    may differ in size; pixels are taken on the 0..1 scale, as PCALighting expects. The
-    paper computes this over the whole ImageNet training set; a few thousand images suffice.
+    may differ in size. The returned "eigenvalues" are the square roots of the covariance's
+    eigenvalues for 0..1 pixels (standard deviations along the principal axes), the scale of
+    IMAGENET_EIGENVALUES that PCALighting expects. The paper computes this
+    over the whole ImageNet training set; a few thousand images suffice.
     """
     count, total, products = 0, np.zeros(3), np.zeros((3, 3))
     for image in images:  # one image at a time bounds the float64 copy
@@ -253,4 +259,5 @@ def rgb_pca(images):
     covariance = products / count - np.outer(mean, mean)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending order
     order = np.argsort(eigenvalues)[::-1]
-    return eigenvalues[order].astype(np.float32), eigenvectors[:, order].astype(np.float32)
+    deviations = np.sqrt(np.clip(eigenvalues[order], 0, None))  # variances -> standard deviations
+    return deviations.astype(np.float32), eigenvectors[:, order].astype(np.float32)
