@@ -35,12 +35,12 @@ def train_epoch(model, loader, optimizer, prepare, first_step=0, on_step=None, p
 
     ``first_step`` numbers the first batch (steps count across epochs, so NaN
     reports and checkpoints name a unique step); ``on_step(step)`` is called after
-    each update. Returns the mean loss, accuracy and images per second of the batches
-    it ran (the rest of the epoch, when resuming part way).
+    each update. Returns the mean loss, accuracy, images per second and number of
+    steps of the batches it ran (the rest of the epoch, when resuming part way).
     """
     model.train()
     totals = {"loss": 0.0, "correct": 0, "seen": 0}
-    start = time.perf_counter()
+    start, step = time.perf_counter(), first_step - 1
     remaining = len(loader) - getattr(loader, "start_batch", 0)  # less when resuming mid-epoch
     bar = tqdm(loader, desc=description, total=remaining, unit="batch", disable=not progress, leave=False,
                dynamic_ncols=True)
@@ -59,7 +59,7 @@ def train_epoch(model, loader, optimizer, prepare, first_step=0, on_step=None, p
         bar.set_postfix(loss=f"{value:.3f}", acc=f"{totals['correct'] / totals['seen']:.3f}", img_s=f"{rate:.0f}")
         if on_step is not None:
             on_step(step)
-    return _summary(totals, start)
+    return _summary(totals, start) | {"steps": step + 1 - first_step}
 
 
 def evaluate(model, loader, prepare, crops=1, progress=True):
