@@ -24,6 +24,7 @@ from pathlib import Path
 
 import tinynet
 from tinynet import ShapeError, backend, nn, optim, viz
+from tinynet.conv import output_size
 from tinynet.data import BadImageError, read_rgb, transforms
 from tinynet.experiment import (
     EMBEDDED,
@@ -123,9 +124,9 @@ def feature_size(preset, input_size):
     """Side of the last conv block's output for a square input, or 0 if it vanishes."""
     size = input_size
     for spec in preset.convs:
-        size = (size + 2 * spec.padding - spec.kernel) // spec.stride + 1
+        size = output_size(size, spec.kernel, spec.stride, spec.padding)
         if spec.pool:
-            size = (size - 3) // 2 + 1
+            size = output_size(size, kernel=3, stride=2)
         if size <= 0:
             return 0
     return size

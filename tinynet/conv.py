@@ -16,8 +16,14 @@ def pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
-def output_size(size, kernel, stride, padding):
+def output_size(size, kernel, stride, padding=0):
+    """How many windows fit along one axis: the layer's output height or width."""
     return (size + 2 * padding - kernel) // stride + 1
+
+
+def window_grid(padded_shape, kernel, stride):
+    """(oh, ow): the output height and width over an already padded (N, C, H, W) input."""
+    return tuple(output_size(size, k, s) for size, k, s in zip(padded_shape[2:], kernel, stride))
 
 
 def pad(x, padding, value=0):
@@ -36,9 +42,9 @@ def im2col(x, kernel, stride, out=None):
     makes it contiguous for the GEMM. ``out``, if given, receives that copy.
     """
     xp = backend.xp_of(x)
-    n, c, h, w = x.shape
+    n, c = x.shape[:2]
     (kh, kw), (sh, sw) = kernel, stride
-    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    oh, ow = window_grid(x.shape, kernel, stride)
     sn, sc, sy, sx = x.strides
     view = xp.lib.stride_tricks.as_strided(
         x, shape=(c, kh, kw, n, oh, ow), strides=(sc, sy, sx, sn, sy * sh, sx * sw)
@@ -81,7 +87,7 @@ def col2im(columns, padded_shape, kernel, stride, out=None):
     xp = backend.xp_of(columns)
     n, c, h, w = padded_shape
     (kh, kw), (sh, sw) = kernel, stride
-    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    oh, ow = window_grid(padded_shape, kernel, stride)
     columns = columns.reshape(c, kh, kw, n, oh, ow)
     # Accumulate in (C, N, H, W), the columns' own order, then transpose once.
     if out is None:
@@ -106,8 +112,7 @@ class Conv2d(Function):
         xp = backend.xp_of(x)
         n, (out_channels, _, kh, kw) = x.shape[0], weight.shape
         padded = pad(x, self.padding)
-        oh = (padded.shape[2] - kh) // self.stride[0] + 1
-        ow = (padded.shape[3] - kw) // self.stride[1] + 1
+        oh, ow = window_grid(padded.shape, (kh, kw), self.stride)
         columns = self._columns(padded, weight.shape)
         out = scratch(xp, "conv_out", (out_channels, n * oh * ow), x.dtype)
         for rows, outs in self._group_slices(weight.shape):
@@ -148,9 +153,9 @@ class Conv2d(Function):
 
     def _columns(self, padded, weight_shape):
         """im2col of the padded input into the reused scratch buffer."""
-        n, c, h, w = padded.shape
+        n, c = padded.shape[:2]
         _, _, kh, kw = weight_shape
-        oh, ow = (h - kh) // self.stride[0] + 1, (w - kw) // self.stride[1] + 1
+        oh, ow = window_grid(padded.shape, (kh, kw), self.stride)
         out = scratch(backend.xp_of(padded), "conv_columns", (c * kh * kw, n * oh * ow), padded.dtype)
         return im2col(padded, (kh, kw), self.stride, out=out)
 
@@ -229,7 +234,7 @@ class MaxPool2d(Function):
     def _windows(self, padded):
         """The kh*kw strided slices: slice (i, j) holds element (i, j) of every window."""
         (kh, kw), (sh, sw) = self.kernel, self.stride
-        oh, ow = (padded.shape[2] - kh) // sh + 1, (padded.shape[3] - kw) // sw + 1
+        oh, ow = window_grid(padded.shape, self.kernel, self.stride)
         for i in range(kh):
             for j in range(kw):
                 yield padded[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw]
