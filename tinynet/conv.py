@@ -101,6 +101,13 @@ def col2im(columns, padded_shape, kernel, stride, out=None):
     return image.transpose(1, 0, 2, 3)
 
 
+# The columns of a whole batch are kh*kw times its input: conv2's at batch 128
+# would take 0.9 GB. A batch whose columns exceed this budget is convolved a
+# chunk of images at a time, so the memory a convolution needs stops growing
+# with the batch; chunks of a few dozen images keep the GEMMs as fast as one.
+COLUMNS_BUDGET_BYTES = 256 * 2**20
+
+
 class Conv2d(Function):
     """y[n, o] = sum over the input channels of o's group of w[o] * x[n] (cross-correlation) + b[o]."""
 
@@ -113,10 +120,12 @@ class Conv2d(Function):
         n, (out_channels, _, kh, kw) = x.shape[0], weight.shape
         padded = pad(x, self.padding)
         oh, ow = window_grid(padded.shape, (kh, kw), self.stride)
-        columns = self._columns(padded, weight.shape)
         out = scratch(xp, "conv_out", (out_channels, n * oh * ow), x.dtype)
-        for rows, outs in self._group_slices(weight.shape):
-            xp.matmul(weight[outs].reshape(outs.stop - outs.start, -1), columns[rows], out=out[outs])
+        for images, positions in self._batch_chunks(padded.shape, weight.shape, x.dtype):
+            columns = self._columns(padded[images], weight.shape)
+            for rows, outs in self._group_slices(weight.shape):
+                w_group = weight[outs].reshape(outs.stop - outs.start, -1)
+                xp.matmul(w_group, columns[rows], out=out[outs, positions])
         if bias:
             out += bias[0][:, None]
         # Keep x, not the columns: recomputing im2col in backward costs a few
@@ -127,29 +136,49 @@ class Conv2d(Function):
     def backward(self, grad):
         x, weight = self.saved_arrays
         xp = backend.xp_of(grad)
-        out_channels, _, kh, kw = weight.shape
+        out_channels = weight.shape[0]
         padded = pad(x, self.padding)
-        columns = self._columns(padded, weight.shape)
         grad_rows = scratch(xp, "conv_grad_rows", (out_channels, grad.size // out_channels), grad.dtype)
         grad_rows.reshape(out_channels, *grad.shape[:1], *grad.shape[2:])[...] = grad.transpose(1, 0, 2, 3)
-        grad_weight = xp.empty_like(weight)
-        # The columns' gradient overwrites the columns themselves: each group's
-        # columns are no longer needed once its weight gradient is computed.
-        grad_columns = columns if self.needs_input_grad[0] else None
+        grad_weight = xp.zeros_like(weight)
+        image = None
+        if self.needs_input_grad[0]:  # col2im accumulates in (C, N, H, W), the columns' own order
+            image = scratch(xp, "conv_image", (padded.shape[1], padded.shape[0]) + padded.shape[2:], grad.dtype)
+        for images, positions in self._batch_chunks(padded.shape, weight.shape, grad.dtype):
+            columns = self._columns(padded[images], weight.shape)
+            self._backward_chunk(columns, grad_rows[:, positions], weight, grad_weight)
+            if image is not None:  # the columns now hold their own gradient
+                col2im(columns, padded[images].shape, weight.shape[2:], self.stride, out=image[:, images])
+        grad_x = None
+        if image is not None:
+            grad_x = unpad(image.transpose(1, 0, 2, 3), self.padding).copy()  # always a copy: the scratch is reused
+        return (grad_x, grad_weight) + ((grad.sum(axis=(0, 2, 3)),) if len(self.inputs) == 3 else ())
+
+    def _backward_chunk(self, columns, grad_rows, weight, grad_weight):
+        """Add this chunk's share to the weight gradient; then, if the input needs a
+        gradient, overwrite the columns with theirs (each group's columns are no
+        longer needed once its weight gradient is computed)."""
+        xp = backend.xp_of(columns)
         for rows, outs in self._group_slices(weight.shape):
             w_group = weight[outs].reshape(outs.stop - outs.start, -1)
             # columns @ grad^T, then transposed: the same product as grad @ columns^T,
             # but OpenBLAS runs the latter up to 20x slower when the inner dimension
             # is huge and the output small (conv1: 96 x 363 from a sum over 96,800).
-            grad_weight[outs] = (columns[rows] @ grad_rows[outs].T).T.reshape(weight[outs].shape)
-            if grad_columns is not None:
-                xp.matmul(w_group.T, grad_rows[outs], out=grad_columns[rows])
-        grad_x = None
-        if grad_columns is not None:
-            image = scratch(xp, "conv_image", (padded.shape[1], padded.shape[0]) + padded.shape[2:], grad.dtype)
-            grad_padded = col2im(grad_columns, padded.shape, (kh, kw), self.stride, out=image)
-            grad_x = unpad(grad_padded, self.padding).copy()  # always a copy: the scratch is reused
-        return (grad_x, grad_weight) + ((grad.sum(axis=(0, 2, 3)),) if len(self.inputs) == 3 else ())
+            grad_weight[outs] += (columns[rows] @ grad_rows[outs].T).T.reshape(weight[outs].shape)
+            if self.needs_input_grad[0]:
+                xp.matmul(w_group.T, grad_rows[outs], out=columns[rows])
+
+    def _batch_chunks(self, padded_shape, weight_shape, dtype):
+        """(images, positions) slices: a chunk of the batch whose columns fit
+        COLUMNS_BUDGET_BYTES, and that chunk's columns among the whole batch's."""
+        n, c = padded_shape[:2]
+        _, _, kh, kw = weight_shape
+        oh, ow = window_grid(padded_shape, (kh, kw), self.stride)
+        per_image = c * kh * kw * oh * ow * dtype.itemsize
+        step = max(1, COLUMNS_BUDGET_BYTES // per_image)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            yield slice(start, stop), slice(start * oh * ow, stop * oh * ow)
 
     def _columns(self, padded, weight_shape):
         """im2col of the padded input into the reused scratch buffer."""
