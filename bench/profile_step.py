@@ -36,7 +36,7 @@ class StepProfile:
     def __init__(self):
         self.rows = {}  # "Conv2d 2" -> {"forward": seconds, "backward": seconds, "faults": count}
         self.counts = collections.Counter()
-        self.convolutions = []  # (x shape, weight shape, stride, padding, groups) of each Conv2d call
+        self.convolutions = []  # (x shape, weight shape, stride, padding, groups, input grad?) of each Conv2d
 
     def install(self):
         for cls in set(all_functions()):
@@ -46,13 +46,19 @@ class StepProfile:
 
     def _timed(self, method, phase):
         def timed(function, *arrays):
+            if getattr(function, "profile_busy", False):  # a parent's method reached through super(),
+                return method(function, *arrays)         # e.g. Mean's forward calling Sum's: counted once
             if phase == "forward":
                 self._label(function)
                 if isinstance(function, conv.Conv2d):
                     self.convolutions.append((arrays[0].shape, arrays[1].shape, function.stride,
-                                              function.padding, function.groups))
+                                              function.padding, function.groups, function.needs_input_grad[0]))
             faults, start = minor_faults(), time.perf_counter()
-            result = method(function, *arrays)
+            function.profile_busy = True
+            try:
+                result = method(function, *arrays)
+            finally:
+                function.profile_busy = False
             row = self.rows[function.profile_label]
             row[phase] += time.perf_counter() - start
             row["faults"] += minor_faults() - faults
@@ -121,15 +127,16 @@ def profile_tinynet(side, steps):
 
 
 def gemm_floor(convolutions, repeats=3):
-    """The convolutions' GEMMs alone, at their real shapes: what im2col + GEMM cannot go below."""
+    """The convolutions' GEMMs alone, at their real shapes and over the whole batch, into
+    preallocated outputs: what im2col + GEMM cannot go below (chunking the batch does not
+    make them faster)."""
     print(f"convolution GEMMs alone, median of {repeats} (GFLOP/s in brackets)")
     total = 0.0
-    for index, (x_shape, w_shape, stride, padding, groups) in enumerate(convolutions, start=1):
+    for index, (x_shape, w_shape, stride, padding, groups, input_grad) in enumerate(convolutions, start=1):
         out_channels, in_per_group, kh, kw = w_shape
         oh, ow = (conv.output_size(size, k, s, p) for size, k, s, p in zip(x_shape[2:], (kh, kw), stride, padding))
         m, k, n = out_channels // groups, in_per_group * kh * kw, x_shape[0] * oh * ow
-        # conv1's input is the images, which need no gradient
-        seconds = {name: groups * s for name, s in gemm_seconds(m, k, n, index > 1, repeats).items()}
+        seconds = {name: groups * s for name, s in gemm_seconds(m, k, n, input_grad, repeats).items()}
         total += sum(seconds.values())
         flops = 2 * m * k * n * groups
         print(f"  conv{index}: " + ", ".join(f"{name} {1000 * s:.0f} ms ({flops / s / 1e9:.0f})"
@@ -138,12 +145,14 @@ def gemm_floor(convolutions, repeats=3):
 
 
 def gemm_seconds(m, k, n, input_grad, repeats):
-    """Median seconds of one group's three products, as Conv2d computes them."""
+    """Median seconds of one group's products, as Conv2d computes them (into reused buffers)."""
     rng = np.random.default_rng(0)
     weight, columns, grad = (rng.standard_normal(shape, dtype=np.float32) for shape in ((m, k), (k, n), (m, n)))
-    products = {"forward": lambda: weight @ columns, "weight grad": lambda: (columns @ grad.T).T}
+    out, grad_columns = np.empty((m, n), np.float32), np.empty((k, n), np.float32)
+    products = {"forward": lambda: np.matmul(weight, columns, out=out),
+                "weight grad": lambda: (columns @ grad.T).T}  # a small (k, m) result
     if input_grad:
-        products["input grad"] = lambda: weight.T @ grad
+        products["input grad"] = lambda: np.matmul(weight.T, grad, out=grad_columns)
     return {name: machine.median([machine.timed(product)[0] for _ in range(repeats)])
             for name, product in products.items()}
 

@@ -5,7 +5,7 @@ import pytest
 
 import tinynet.functional as F
 from tests import naive
-from tinynet import Tensor, conv
+from tinynet import Tensor, backend, conv
 
 
 @pytest.mark.parametrize(
@@ -80,25 +80,31 @@ def test_layers_reusing_scratch_buffers_return_independent_arrays(rng):
     np.testing.assert_array_equal(pooled[0].data, naive.max_pool2d(x1, (3, 3), (2, 2), (0, 0)))
 
 
-@pytest.mark.parametrize("images_per_chunk", [1, 2])
-def test_conv2d_in_batch_chunks_matches_one_pass(images_per_chunk, monkeypatch, rng):
-    """A batch whose columns exceed the budget is convolved a few images at a time,
-    with the same output and gradients as in one pass (5 images: chunks of 1 or 2, 2, 1)."""
-    x = Tensor(rng.standard_normal((5, 4, 9, 8)), requires_grad=True)
-    w = Tensor(rng.standard_normal((6, 2, 3, 3)), requires_grad=True)
-    b = Tensor(rng.standard_normal(6), requires_grad=True)
-    grad = rng.standard_normal((5, 6, 5, 4))
+@pytest.mark.parametrize("images_per_chunk, chunks", [(1, 5), (2, 3)])
+@pytest.mark.parametrize("input_needs_grad", [True, False])
+def test_conv2d_in_batch_chunks_matches_one_pass(images_per_chunk, chunks, input_needs_grad, device, monkeypatch, rng):
+    """A batch whose columns exceed the budget is convolved a few images at a time
+    (5 images: five chunks of 1, or chunks of 2, 2 and 1) with the same output and
+    gradients as in one pass, also for a first layer whose input needs no gradient."""
+    x = Tensor(backend.to_device(rng.standard_normal((5, 4, 9, 8)), device), requires_grad=input_needs_grad)
+    w = Tensor(backend.to_device(rng.standard_normal((6, 2, 3, 3)), device), requires_grad=True)
+    b = Tensor(backend.to_device(rng.standard_normal(6), device), requires_grad=True)
+    grad = backend.to_device(rng.standard_normal((5, 6, 5, 4)), device)
 
     def convolve():
         x.grad = w.grad = b.grad = None
         out = F.conv2d(x, w, b, stride=2, padding=1, groups=2)
         out.backward(grad)
-        return out.data, x.grad, w.grad, b.grad
+        return [backend.to_numpy(a) for a in (out.data, x.grad, w.grad, b.grad) if a is not None]
 
     whole = convolve()
     columns_per_image = 4 * 3 * 3 * 5 * 4 * x.data.itemsize  # rows (C*kh*kw) x one image's 5x4 windows
     monkeypatch.setattr(conv, "COLUMNS_BUDGET_BYTES", images_per_chunk * columns_per_image)
+    layer = conv.Conv2d(stride=2, padding=1, groups=2)
+    assert len(list(layer._batch_chunks((5, 4, 11, 10), w.shape, x.dtype))) == chunks
     chunked = convolve()
-    np.testing.assert_allclose(chunked[0], naive.conv2d(x.data, w.data, b.data, (2, 2), (1, 1), 2), rtol=1e-10)
+    x_host, w_host, b_host = (backend.to_numpy(t.data) for t in (x, w, b))
+    np.testing.assert_allclose(chunked[0], naive.conv2d(x_host, w_host, b_host, (2, 2), (1, 1), 2), rtol=1e-10)
+    assert len(chunked) == len(whole) == (4 if input_needs_grad else 3)
     for ours, reference in zip(chunked, whole):
         np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
