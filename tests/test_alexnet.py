@@ -10,6 +10,7 @@ import alexnet
 import tinynet
 from tinynet import backend
 from tinynet.checkpoint import load_checkpoint
+from tinynet.experiment import image_data
 
 TINY = ["--preset", "small", "--epochs", "1", "--batch-size", "4", "--workers", "2", "--quiet"]
 
@@ -236,3 +237,10 @@ def test_a_new_run_does_not_overwrite_an_old_one(image_folder, tmp_path, capsys)
 def test_resuming_a_missing_run_is_a_one_line_error(image_folder, tmp_path, capsys):
     err = one_line_error(capsys, "train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "none", "--resume")
     assert "no checkpoint" in err
+
+
+def test_the_embedded_data_refuses_ten_crop_and_other_sizes_clearly():
+    with pytest.raises(ValueError, match="without --ten-crop"):
+        image_data("fashion-mnist", 28, 16, val_crops=10)
+    with pytest.raises(ValueError, match="28x28; got --input-size 32"):
+        image_data("fashion-mnist", 32, 16)

@@ -47,8 +47,7 @@ class ImageData:
     std: tuple
 
 
-def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, skip_bad=False, augment=True,
-               limit=None):
+def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, skip_bad=False, limit=None):
     """Loaders for the embedded set (``source == "fashion-mnist"``) or a folder holding
     ``train/`` and ``val/`` with one subfolder per class (the ImageNet layout).
 
@@ -56,8 +55,8 @@ def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, s
     class stays), for quick experiments.
     """
     if source == EMBEDDED:
-        return _embedded(input_size, batch_size, seed, limit)
-    return _folder(Path(source), input_size, batch_size, seed, workers, val_crops, skip_bad, augment, limit)
+        return _embedded(input_size, batch_size, seed, val_crops, limit)
+    return _folder(Path(source), input_size, batch_size, seed, workers, val_crops, skip_bad, limit)
 
 
 def _spread(count, limit):
@@ -67,12 +66,15 @@ def _spread(count, limit):
     return np.linspace(0, count - 1, limit).round().astype(np.int64)
 
 
-def _embedded(input_size, batch_size, seed, limit):
+def _embedded(input_size, batch_size, seed, val_crops, limit):
+    if input_size != 28:
+        raise ValueError(f"the embedded Fashion-MNIST images are 28x28; got --input-size {input_size}")
+    if val_crops != 1:
+        raise ValueError("ten-crop evaluation needs images larger than the crop; the embedded Fashion-MNIST "
+                         "images are the 28x28 input itself: evaluate them without --ten-crop")
     train_x, train_y, test_x, test_y = load_fashion_mnist()
     keep = _spread(len(train_x), limit)
     train_x, train_y = train_x[keep], train_y[keep]
-    if input_size != 28:
-        raise ValueError(f"the embedded Fashion-MNIST images are 28x28; got --input-size {input_size}")
     # No augmentation: in a five-minute run the net underfits, and flips measured a
     # point worse; crops would cut off the edges that tell a sandal from a sneaker.
     train = TensorDataset(train_x, train_y)
@@ -83,15 +85,14 @@ def _embedded(input_size, batch_size, seed, limit):
     )
 
 
-def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, augment, limit):
+def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, limit):
     """Section 4.1: random crops and flips of the rescaled images for training, the
     centre crop (or ten crops) for validation."""
     for split in ("train", "val"):
         if not (root / split).is_dir():
             expected = f"{root}/train/CLASS/*.jpg and {root}/val/CLASS/*.jpg"
             raise FileNotFoundError(f"{root} has no {split}/ folder: expected {expected}")
-    crop = [transforms.RandomCrop(input_size), transforms.RandomHorizontalFlip()] if augment \
-        else [transforms.CenterCrop(input_size)]
+    crop = [transforms.RandomCrop(input_size), transforms.RandomHorizontalFlip()]
     train = ImageFolder(root / "train", transforms.Compose(_rescale(input_size) + crop + [transforms.ToCHW()]),
                         skip_bad)
     val = ImageFolder(root / "val", eval_transform(input_size, val_crops), skip_bad)
