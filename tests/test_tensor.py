@@ -1,5 +1,8 @@
 """The autograd engine: what the graph records, how gradients flow and add up, what is freed, dtypes, seeds."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 
@@ -294,3 +297,19 @@ def test_an_integer_tensor_times_a_float_promotes_to_float():
 def test_max_over_several_axes_is_refused_clearly():
     with pytest.raises(TypeError, match="one axis"):
         tinynet.tensor(np.ones((2, 3)), requires_grad=True).max(axis=(0, 1))
+
+
+def test_the_graph_keeps_leaves_but_not_the_values_of_intermediate_results():
+    """A ReLU saves its output for backward, not its input: once the caller drops the
+    pre-activation tensor, its array must be freed, with backward still correct."""
+    x = tinynet.tensor(np.array([-1.0, 2.0, 3.0], np.float32), requires_grad=True)
+    pre_activation = x * 2.0
+    values = weakref.ref(pre_activation.data)
+    out = F.relu(pre_activation)
+    assert out.creator.inputs[0].creator is pre_activation.creator
+    del pre_activation
+    gc.collect()
+    assert values() is None
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 2.0, 2.0])
+    assert (x * 2.0).creator.inputs[0] is x  # a leaf is kept whole: backward sets its .grad

@@ -7,6 +7,7 @@ reverse topological order, calling each Function's hand-written ``backward``.
 """
 
 import contextlib
+from typing import NamedTuple
 
 from . import backend
 
@@ -36,6 +37,14 @@ class ShapeError(ValueError):
         self.layer = None
 
 
+class Edge(NamedTuple):
+    """What the graph keeps of an intermediate input: where its gradient goes, not its values."""
+
+    creator: "Function"
+    shape: tuple
+    requires_grad: bool
+
+
 class Function:
     """One differentiable operation with one output.
 
@@ -51,10 +60,13 @@ class Function:
         # (no input gradient for the images fed to the first convolution).
         self.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
         output = Tensor(self.forward(*(t.data for t in tensors)))
-        if _grad_enabled and any(t.requires_grad for t in tensors):
+        if any(self.needs_input_grad):
             output.requires_grad = True
             output.creator = self
-            self.inputs = tensors
+            # Leaves are kept whole (backward sets their .grad); of an intermediate
+            # result only its link is kept, so its values can be freed as soon as
+            # nothing else needs them (a ReLU keeps its output, not its input).
+            self.inputs = tuple(t if t.creator is None else Edge(t.creator, t.shape, t.requires_grad) for t in tensors)
         else:
             self.saved_arrays = ()  # nothing will call backward: free at once
         return output
