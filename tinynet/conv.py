@@ -127,12 +127,17 @@ class Conv2d(Function):
             for rows, outs in self._group_slices(weight.shape):
                 w_group = weight[outs].reshape(outs.stop - outs.start, -1)
                 xp.matmul(w_group, columns[rows], out=out[outs, positions])
-        if bias:
-            out += bias[0][:, None]
         # Keep x, not the columns: recomputing im2col in backward costs a few
         # percent of the time and saves an array kh*kw times the input's size.
         self.save_for_backward(x, weight)
-        return out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3).copy()  # a copy: the scratch is reused
+        # Back to (N, C, H, W) in a new array (the scratch is reused), adding the
+        # bias during that copy rather than in a pass of its own.
+        channels_first = out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3)
+        result = xp.empty(channels_first.shape, dtype=x.dtype)
+        if bias:
+            return xp.add(channels_first, bias[0][:, None, None], out=result)
+        result[...] = channels_first
+        return result
 
     def backward(self, grad):
         x, weight = self.saved_arrays
