@@ -214,7 +214,7 @@ class GetItem(Function):
         self.index = index
 
     def forward(self, a):
-        self.input_shape, self.dtype = a.shape, a.dtype
+        self.input_shape = a.shape
         return a[self.index]
 
     def backward(self, grad):

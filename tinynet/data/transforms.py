@@ -19,10 +19,7 @@ so that conv1 yields 55x55:
 import numpy as np
 from PIL import Image
 
-try:  # CuPy is optional; batch transforms follow whichever module holds the batch.
-    import cupy
-except ImportError:  # pragma: no cover - depends on the machine
-    cupy = None
+from .. import backend
 
 # Statistics of ImageNet's RGB pixels on the 0..1 scale, as published with torchvision and
 # fb.resnet.torch: channel means and standard deviations, and the eigenvalues and eigenvectors
@@ -35,10 +32,6 @@ IMAGENET_EIGENVECTORS = (
     (-0.5808, -0.0045, -0.8140),
     (-0.5836, -0.6948, 0.4203),
 )
-
-
-def _array_module(x):
-    return cupy.get_array_module(x) if cupy is not None else np
 
 
 def _as_hwc(image):
@@ -187,7 +180,7 @@ class Normalize:
         self.std = np.asarray(std, np.float32).reshape(-1, 1, 1)
 
     def __call__(self, batch, rng=None):
-        xp = _array_module(batch)
+        xp = backend.xp_of(batch)  # batch transforms follow whichever module holds the batch
         if batch.ndim < 3 or batch.shape[-3] != len(self.mean):
             raise ValueError(
                 f"Normalize has {len(self.mean)} channel statistics but the batch of shape "
@@ -226,13 +219,15 @@ class PCALighting:
         self.alpha_std = alpha_std
 
     def __call__(self, batch, rng):
-        xp = _array_module(batch)
+        xp = backend.xp_of(batch)
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"PCALighting expects an RGB batch (N, 3, H, W), got {batch.shape}")
         alpha = rng.normal(0.0, self.alpha_std, size=(batch.shape[0], 3))
         offsets = (alpha * self.eigenvalues) @ self.eigenvectors.T  # row n: sum_i a_i l_i p_i
         offsets = xp.asarray((255 * offsets).astype(np.float32))
-        return batch.astype(xp.float32) + offsets[:, :, None, None]
+        x = batch.astype(xp.float32)  # the one copy; the offset is added in place
+        x += offsets[:, :, None, None]
+        return x
 
 
 def rgb_pca(images):
