@@ -31,7 +31,7 @@ from tinynet import Tensor, backend
 
 def throughput(preset, batch, args):
     """Median images/s of both frameworks, training and inference, alternating."""
-    images, labels = batch_of(batch, args.device)
+    images, labels = batch_of(batch)
     ours = Tinynet(preset, images, labels, args.device)
     theirs = Torch(ours.model, images, labels, args.device)
     gap = np.abs(ours.infer() - theirs.infer()).max()
@@ -50,7 +50,7 @@ def throughput(preset, batch, args):
 
 def child(args):
     """Run in a subprocess: a few training steps of one framework, then print its peak memory as JSON."""
-    images, labels = batch_of(args.batch[0], args.device)
+    images, labels = batch_of(args.batch[0])
     report = {}
     if args.child == "tinynet":
         tracemalloc.start()  # NumPy reports its array memory to tracemalloc

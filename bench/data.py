@@ -24,10 +24,9 @@ from pathlib import Path
 import machine
 import numpy as np
 from PIL import Image
+from steps import tinynet_model
 
-import alexnet
-import tinynet
-from tinynet import Tensor, optim
+from tinynet import Tensor
 from tinynet import functional as F
 from tinynet.data import DataLoader, ImageFolder, transforms
 
@@ -66,10 +65,10 @@ def pipeline_rate(loader, per_batch, rng):
 
 
 class Trainer:
+    """The whole-network benchmark's seed model and optimizer, fed any batch."""
+
     def __init__(self):
-        tinynet.manual_seed(0)
-        self.model = alexnet.AlexNet("seed", num_classes=1000, in_channels=3)
-        self.optimizer = optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        self.model, self.optimizer = tinynet_model("seed", "cpu")
 
     def step(self, images, labels):
         self.optimizer.zero_grad()

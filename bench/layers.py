@@ -58,10 +58,10 @@ def layer_specs(preset):
     ]
 
 
-def copy_weights(tn_module, torch_module, device):
-    """The same starting weights on both sides."""
+def copy_weights(tn_module, torch_module):
+    """The same starting weights on both sides (on the host; build() moves them)."""
     for name, parameter in tn_module.named_parameters():
-        parameter.data = backend.to_device(getattr(torch_module, name).detach().cpu().numpy().copy(), device)
+        parameter.data = getattr(torch_module, name).detach().cpu().numpy().copy()
 
 
 class Side:
@@ -93,7 +93,7 @@ def build(spec, batch, device, seed):
             lambda t: torch.nn.functional.cross_entropy(t, torch_targets))
         tn_params, torch_params, grad = [], [], np.float32(1.0)
     else:
-        copy_weights(tn_module, torch_module, "cpu")
+        copy_weights(tn_module, torch_module)
         tn_module.to(device)
         torch_module.to(torch_device)
         tn_run, torch_run = tn_module, torch_module

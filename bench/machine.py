@@ -67,14 +67,18 @@ def allocator():
 
 
 def print_machine(device="cpu", threads_note=""):
+    """The machine, and PyTorch's version and threads if this benchmark compares against it
+    (``bench/data.py`` measures tinynet alone and never loads it)."""
     import numpy as np
-    import torch
 
+    torch = sys.modules.get("torch")
     print(f"date:      {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(f"cpu:       {cpu_model()}, {len(os.sched_getaffinity(0))} cores usable, {os.cpu_count()} online")
-    print(f"python:    {platform.python_version()}, numpy {np.__version__}, torch {torch.__version__}")
+    print(f"python:    {platform.python_version()}, numpy {np.__version__}"
+          + (f", torch {torch.__version__}" if torch else ""))
     print(f"blas:      {blas_info()}")
-    print(f"torch:     {torch.get_num_threads()} threads, mkldnn={torch.backends.mkldnn.is_available()}")
+    if torch:
+        print(f"torch:     {torch.get_num_threads()} threads, mkldnn={torch.backends.mkldnn.is_available()}")
     if threads_note:
         print(f"threads:   {threads_note}")
     blas_env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))}
@@ -86,7 +90,8 @@ def print_machine(device="cpu", threads_note=""):
         import cupy
 
         props = cupy.cuda.runtime.getDeviceProperties(0)
-        print(f"gpu:       {props['name'].decode()}, cupy {cupy.__version__}, torch cuda {torch.version.cuda}")
+        cuda = f", torch cuda {torch.version.cuda}" if torch else ""
+        print(f"gpu:       {props['name'].decode()}, cupy {cupy.__version__}{cuda}")
     print()
 
 

@@ -185,7 +185,7 @@ def main():
     machine.print_machine("cpu", note)
     print(f"AlexNet {args.preset} preset, 227x227, batch {args.batch}, float32, cpu: one training step "
           "(forward, softmax cross-entropy, backward, momentum SGD)\n")
-    images, labels = batch_of(args.batch, "cpu")
+    images, labels = batch_of(args.batch)
     ours = Tinynet(args.preset, images, labels, "cpu")
     theirs = Torch(ours.model, images, labels, "cpu")
     convolutions = profile_tinynet(ours, args.steps)

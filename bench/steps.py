@@ -28,10 +28,10 @@ def torch_model(model, device):
 
     nn = torch.nn
     layers = []
-    for layer in list(model.features) + [None] + list(model.classifier):
+    for layer in list(model.features) + [nn.Flatten()] + list(model.classifier):
         kind = type(layer).__name__
-        if layer is None:
-            layers.append(nn.Flatten())
+        if isinstance(layer, nn.Flatten):
+            layers.append(layer)
         elif kind == "Conv2d":
             layers.append(nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
                                     layer.padding, groups=layer.groups))
@@ -44,18 +44,21 @@ def torch_model(model, device):
             layers.append(nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding))
         elif kind == "Dropout":
             layers.append(nn.Dropout(layer.p))
+        elif kind == "ReLU":
+            layers.append(nn.ReLU())
         else:
-            layers.append({"ReLU": nn.ReLU}[kind]())
+            raise TypeError(f"no PyTorch counterpart for {kind}")
     net = nn.Sequential(*layers)
     with torch.no_grad():
-        for ours, theirs in zip(model.parameters(), net.parameters()):
+        for ours, theirs in zip(model.parameters(), net.parameters(), strict=True):
             theirs.copy_(torch.from_numpy(backend.to_numpy(ours.data)))
     net = net.to("cuda" if device == "gpu" else "cpu")
     return net, torch.optim.SGD(net.parameters(), **SGD)
 
 
-def batch_of(size, device, seed=0):
-    rng = np.random.default_rng(seed)
+def batch_of(size):
+    """Random 227x227 float32 images and labels, on the host: each side moves them itself."""
+    rng = np.random.default_rng(0)
     images = rng.standard_normal((size, 3, 227, 227), dtype=np.float32)
     return images, rng.integers(0, 1000, size)
 
