@@ -18,25 +18,30 @@ Presets:
 
 import argparse
 import contextlib
+import math
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import tinynet
 from tinynet import ShapeError, backend, nn, optim, viz
+from tinynet.checkpoint import CheckpointError, load_checkpoint_meta
 from tinynet.conv import output_size
 from tinynet.data import BadImageError, read_rgb, transforms
 from tinynet.experiment import (
     EMBEDDED,
+    CheckpointMismatchError,
+    SaveError,
     batch_preparer,
-    check_same_model,
     eval_transform,
     fit,
     image_data,
     read_training_state,
     restore_training_state,
 )
-from tinynet.train import NonFiniteLossError, evaluate
+from tinynet.run_folder import RunFolder, RunFolderError
+from tinynet.train import NonFiniteError, evaluate
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,15 @@ DEFAULT_RUN = dict(preset="small", epochs=6, batch_size=64, lr=0.02, schedule="s
 # Section 5 of the paper: batch 128, momentum 0.9, weight decay 5e-4, lr 0.01 divided by
 # 10 when the validation error stops improving; section 4.1: PCA colour augmentation.
 PAPER_RECIPE = dict(preset="paper", epochs=90, batch_size=128, lr=0.01, schedule="plateau", lr_step=30, pca=True)
+COMMON = dict(momentum=0.9, weight_decay=5e-4, update="paper", patience=2, seed=0)
+
+# A resumed run keeps the settings it started with, which its checkpoint records. Those
+# that decide its model or its batches cannot change without breaking the exact resume,
+# so a flag that asks for another value is refused; the optimizer's and the schedule's
+# come back with their saved state, so such flags are ignored, and said to be.
+FIXED_ON_RESUME = ("data", "preset", "input_size", "batch_size", "limit", "seed", "pca")
+RESTORED_ON_RESUME = ("lr", "momentum", "weight_decay", "update", "schedule", "patience", "lr_step")
+SETTINGS = FIXED_ON_RESUME + RESTORED_ON_RESUME + ("epochs",)
 
 
 class UsageError(Exception):
@@ -255,59 +269,119 @@ def reported_as_usage_errors():
 
 
 def train_command(args):
-    recipe = DEFAULT_RUN if args.data == EMBEDDED else PAPER_RECIPE
-    for key, value in recipe.items():
+    run_dir = Path(args.run_dir or f"runs/{Path(str(args.data or EMBEDDED)).name}-"
+                                   f"{args.preset or recipe_of(args.data)['preset']}")
+    try:
+        with RunFolder(run_dir) as run:
+            return train_in(run, args)
+    except RunFolderError as error:  # not writable, in use by another run, or too full
+        raise UsageError(str(error)) from error
+
+
+def train_in(run, args):
+    """The train command, holding the run folder ``run``."""
+    if run.removed_temporaries:
+        print(f"removed {len(run.removed_temporaries)} unfinished writes left in {run.path} by an interrupted run",
+              file=sys.stderr)
+    if args.resume:
+        with reported_as_usage_errors():
+            meta = load_checkpoint_meta(run.checkpoint)
+        keep_saved_settings(args, meta, run.checkpoint)
+    elif run.holds_results():
+        raise UsageError(f"{run.path} already holds a run: add --resume to continue it, or choose another --run-dir")
+    args.data = normalised_data(args.data or EMBEDDED)
+    for key, value in (COMMON | recipe_of(args.data)).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     preset = PRESETS[args.preset]
-    input_size = args.input_size or preset.input_size
-    if feature_size(preset, input_size) != feature_size(preset, preset.input_size):
-        raise UsageError(input_size_advice(args.preset, input_size))
+    args.input_size = args.input_size or preset.input_size
+    if feature_size(preset, args.input_size) != feature_size(preset, preset.input_size):
+        raise UsageError(input_size_advice(args.preset, args.input_size))
     with reported_as_usage_errors():
         backend.check_device(args.device)
-        data = image_data(args.data, input_size, args.batch_size, args.seed, args.workers, skip_bad=args.skip_bad,
-                          limit=args.limit)
+        data = image_data(args.data, args.input_size, args.batch_size, args.seed, args.workers,
+                          skip_bad=args.skip_bad, limit=args.limit, progress=not args.quiet)
+    if data.skipped:
+        print(f"--skip-bad: left out {len(data.skipped)} unreadable images, such as {data.skipped[0]}", file=sys.stderr)
     if len(data.train) == 0:
         raise UsageError(f"{len(data.train.dataset)} training images make no full batch of {args.batch_size}")
-    config = dict(preset=args.preset, num_classes=len(data.classes), in_channels=data.in_channels,
-                  input_size=input_size, classes=data.classes, mean=list(data.mean), std=list(data.std),
-                  data=str(args.data), seed=args.seed)
+    config = dict(num_classes=len(data.classes), in_channels=data.in_channels, classes=data.classes,
+                  mean=list(data.mean), std=list(data.std)) | {key: getattr(args, key) for key in SETTINGS}
     tinynet.manual_seed(args.seed)
-    run_dir = Path(args.run_dir or f"runs/{Path(str(args.data)).name}-{args.preset}")
-    check_run_folder(run_dir / "checkpoint.npz", config, args.resume)
     model = AlexNet(args.preset, len(data.classes), data.in_channels).to(args.device)
     optimizer = optim.SGD(model.parameters(), args.lr, args.momentum, args.weight_decay, args.update)
     scheduler = {"plateau": lambda: optim.ReduceLROnPlateau(optimizer, patience=args.patience),
                  "step": lambda: optim.StepLR(optimizer, args.lr_step), "none": lambda: None}[args.schedule]()
+    run.check_free_space(checkpoint_bytes(model))
     print(f"training the {args.preset} AlexNet ({sum(p.size for p in model.parameters()):,} parameters) on "
           f"{args.data}: {len(data.train.dataset):,} training and {len(data.val.dataset):,} validation images, "
-          f"{len(data.classes)} classes, {args.epochs} epochs on {args.device}; writing to {run_dir}/", flush=True)
+          f"{len(data.classes)} classes, {args.epochs} epochs on {args.device}; writing to {run.path}/", flush=True)
     prepare_train = batch_preparer(data.mean, data.std, args.device, args.pca and data.in_channels == 3, args.seed)
     prepare_val = batch_preparer(data.mean, data.std, args.device)
     try:
-        status = fit(model, data, optimizer, scheduler, run_dir, config, args.epochs, prepare_train, prepare_val,
+        status = fit(model, data, optimizer, scheduler, run, config, args.epochs, prepare_train, prepare_val,
                      resume=args.resume, progress=not args.quiet)
-    except NonFiniteLossError as error:
+    except (CheckpointError, CheckpointMismatchError) as error:
+        raise UsageError(str(error)) from error
+    except (NonFiniteError, SaveError) as error:
         print(f"training stopped: {error}", file=sys.stderr)
         return 1
-    if status == "interrupted":
-        print(f"\ninterrupted: the state is saved in {run_dir}/checkpoint.npz; add --resume to continue",
-              file=sys.stderr)
+    except KeyboardInterrupt:  # a second Ctrl-C
+        kept = f"{run.checkpoint} is as the last save left it" if run.checkpoint.exists() else "nothing was saved"
+        print(f"\ninterrupted at once: {kept}", file=sys.stderr)
         return 130
-    print(f"done: checkpoint, metrics.csv and curves.png in {run_dir}/")
+    if status != "done":
+        print(f"\nstopped by {status}: the state is saved in {run.checkpoint}; add --resume to continue",
+              file=sys.stderr)
+        return 128 + getattr(signal, status)
+    print(f"done: checkpoint, metrics.csv and curves.png in {run.path}/")
     return 0
 
 
-def check_run_folder(checkpoint, config, resume):
-    """Refuse what would lose work or mix runs: a new run over an old one's checkpoint,
-    or a resume from a missing checkpoint or one of another model."""
-    if resume:
-        with reported_as_usage_errors():
-            _, meta = read_training_state(checkpoint)
-            check_same_model(checkpoint, meta["config"], config)
-    elif checkpoint.exists():
-        raise UsageError(f"{checkpoint.parent} already holds a run: add --resume to continue it, "
-                         "or choose another --run-dir")
+def recipe_of(data):
+    return DEFAULT_RUN if data in (None, EMBEDDED) else PAPER_RECIPE
+
+
+def normalised_data(data):
+    """The embedded set's name, or a folder's absolute path (so a run resumes from anywhere)."""
+    return EMBEDDED if data == EMBEDDED else str(Path(data).resolve())
+
+
+def keep_saved_settings(args, meta, checkpoint):
+    """Take the run's settings from its checkpoint, refusing flags that would change its
+    batches or model and naming those that its saved state overrides."""
+    saved = meta["config"] | {"data": normalised_data(meta["config"]["data"])}
+    if args.data is not None:
+        args.data = normalised_data(args.data)
+    ignored = []
+    for key in FIXED_ON_RESUME + RESTORED_ON_RESUME:
+        given, kept = getattr(args, key), saved.get(key)
+        if key not in saved or given is None or given == kept:
+            setattr(args, key, kept if key in saved else given)
+            continue
+        flag = f"--{key.replace('_', '-')}"
+        if key in FIXED_ON_RESUME:
+            raise UsageError(f"{flag} {given} would change the run in {checkpoint.parent}, which has {kept}: a resumed "
+                             f"run keeps its settings; drop {flag}, or start a new run with another --run-dir")
+        ignored.append(f"{flag} {given} (the run's is {kept})")
+        setattr(args, key, kept)
+    if ignored:
+        print(f"resuming: ignoring {', '.join(ignored)}: the optimizer and the schedule continue from their saved "
+              "state", file=sys.stderr)
+    args.epochs = args.epochs or saved.get("epochs")
+    finished = meta["progress"]["epoch"]
+    if args.epochs is not None and args.epochs <= finished:
+        raise UsageError(f"the run in {checkpoint.parent} has finished {finished} epochs and --epochs {args.epochs} "
+                         f"asks for no more: give --epochs above {finished} to train on")
+
+
+def checkpoint_bytes(model):
+    """About the size of a checkpoint: float32 weights and as many momentum values, and a margin."""
+    return int(sum(p.size for p in model.parameters()) * 4 * 2 * 1.05) + (1 << 20)
+
+
+# What eval, predict, filters and features read from a checkpoint's config.
+MODEL_KEYS = ("preset", "num_classes", "in_channels", "input_size", "classes", "mean", "std", "data")
 
 
 def load_model(args):
@@ -315,23 +389,42 @@ def load_model(args):
     with reported_as_usage_errors():
         backend.check_device(args.device)
         arrays, meta = read_training_state(args.checkpoint)
-    config = meta["config"]
-    model = AlexNet(config["preset"], config["num_classes"], config["in_channels"])
-    restore_training_state(arrays, meta, model)
+        config = meta["config"]
+        missing = [key for key in MODEL_KEYS if key not in config]
+        if missing:
+            raise ValueError(f"{args.checkpoint} is not a checkpoint of alexnet.py: its config has no "
+                             f"{', '.join(missing)}")
+        model = AlexNet(config["preset"], config["num_classes"], config["in_channels"])
+        restore_training_state(arrays, meta, model)
     return model.to(args.device).eval(), config
 
 
 def eval_command(args):
     model, config = load_model(args)
     crops = 10 if args.ten_crop else 1
+    source = args.data or config["data"]
     with reported_as_usage_errors():
-        data = image_data(args.data or config["data"], config["input_size"], args.batch_size, val_crops=crops)
+        data = image_data(source, config["input_size"], args.batch_size, val_crops=crops, val_only=True,
+                          progress=not args.quiet)
+    check_same_classes(data.classes, config["classes"], source, args.checkpoint)
     result = evaluate(model, data.val, batch_preparer(config["mean"], config["std"], args.device), crops=crops,
                       progress=not args.quiet)
     view = "ten-crop" if crops == 10 else "centre crop"
     print(f"{len(data.val.dataset)} images ({view}): top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%}, "
           f"loss {result['loss']:.4f}")
     return 0
+
+
+def check_same_classes(found, trained, source, checkpoint):
+    """Output i of the model means the checkpoint's class i: another class list cannot be scored."""
+    if found == trained:
+        return
+    missing, extra = [c for c in trained if c not in found], [c for c in found if c not in trained]
+    parts = [f"it lacks {', '.join(missing[:3])}"] * bool(missing) + [f"it adds {', '.join(extra[:3])}"] * bool(extra)
+    difference = "; ".join(parts) or "the same names in another order"
+    raise UsageError(f"{source} has {len(found)} classes and {checkpoint} was trained on {len(trained)}: "
+                     f"{difference}; evaluate on a folder of the classes it "
+                     "was trained on")
 
 
 def load_images(paths, config):
@@ -365,7 +458,9 @@ def predict_command(args):
 
 def filters_command(args):
     model, _ = load_model(args)
-    viz.plot_filters(model.features[0].weight.numpy(), path=args.out)
+    with reported_as_usage_errors():
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        viz.plot_filters(model.features[0].weight.numpy(), path=args.out)
     print(f"conv1's {model.features[0].out_channels} filters drawn in {args.out} (compare Figure 3 of the paper)")
     return 0
 
@@ -424,39 +519,59 @@ def layer_cost(layer, output):
     return params, 0
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
+def bounded(kind, low, strict):
+    """An argparse type: a finite number of ``kind`` at least ``low`` (above it if ``strict``)."""
+    wanted = f"{'a whole number' if kind is int else 'a number'} {'above' if strict else 'at least'} {low}"
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text}")
+        return value
+
+    return parse
+
+
+positive_int, natural, positive, non_negative = (bounded(int, 0, True), bounded(int, 0, False),
+                                                 bounded(float, 0, True), bounded(float, 0, False))
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Reports a bad argument in one line, with exit status 2; the usage is a -h away."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="alexnet.py", description="AlexNet from tinynet layers: train, evaluate, "
+    parser = OneLineParser(prog="alexnet.py", description="AlexNet from tinynet layers: train, evaluate, "
                                      "predict, look inside. With no command, trains on the embedded Fashion-MNIST.")
     commands = parser.add_subparsers(dest="command")
     train = commands.add_parser("train", help="train a preset on the embedded data or an image folder")
-    train.add_argument("--data", default=EMBEDDED, help="folder with train/ and val/ class folders, "
+    train.add_argument("--data", help="folder with train/ and val/ class folders, "
                        f"or {EMBEDDED} (default: the embedded subset)")
     train.add_argument("--preset", choices=sorted(PRESETS), help="default: small on the embedded data, else paper")
-    train.add_argument("--input-size", type=int, help="crop size; default: the preset's (227 paper/seed, 224 "
+    train.add_argument("--input-size", type=positive_int, help="crop size; default: the preset's (227 paper/seed, 224 "
                        "torchvision, 28 small)")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float, help="learning rate (paper: 0.01)")
-    train.add_argument("--momentum", type=float, default=0.9)
-    train.add_argument("--weight-decay", type=float, default=5e-4)
-    train.add_argument("--update", choices=optim.UPDATE_RULES, default="paper",
-                       help="momentum update: the paper's v <- 0.9v - 0.0005 lr w - lr g, or PyTorch's")
+    train.add_argument("--epochs", type=positive_int, help="epochs in all (a resumed run trains up to this)")
+    train.add_argument("--batch-size", type=positive_int)
+    train.add_argument("--lr", type=positive, help="learning rate (paper: 0.01)")
+    train.add_argument("--momentum", type=non_negative, help="default 0.9")
+    train.add_argument("--weight-decay", type=non_negative, help="default 5e-4")
+    train.add_argument("--update", choices=optim.UPDATE_RULES,
+                       help="momentum update: the paper's v <- 0.9v - 0.0005 lr w - lr g (default), or PyTorch's")
     train.add_argument("--schedule", choices=("plateau", "step", "none"),
                        help="plateau: lr/10 when validation error stalls (paper); step: lr/10 every --lr-step epochs")
-    train.add_argument("--patience", type=int, default=2, help="epochs without improvement before lr/10")
-    train.add_argument("--lr-step", type=int)
+    train.add_argument("--patience", type=natural, help="epochs without improvement before lr/10 (default 2)")
+    train.add_argument("--lr-step", type=positive_int)
     train.add_argument("--pca", action=argparse.BooleanOptionalAction, help="PCA colour augmentation (RGB only)")
-    train.add_argument("--workers", type=int, default=2, help="background threads decoding images")
+    train.add_argument("--workers", type=natural, default=2, help="background threads decoding images")
     train.add_argument("--skip-bad", action="store_true", help="skip unreadable images (and count them)")
     train.add_argument("--limit", type=positive_int, help="train on this many images only, spread over the set")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=natural, help="default 0")
     train.add_argument("--run-dir", help="where checkpoint.npz, metrics.csv and curves.png go")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir exactly")
     train.add_argument("--device", choices=backend.DEVICES, default="cpu")
@@ -473,11 +588,11 @@ def parse_args(argv):
     evaluate_parser = with_checkpoint("eval", "top-1/top-5 on the validation images", eval_command)
     evaluate_parser.add_argument("--data", help="image folder (default: the data the run trained on)")
     evaluate_parser.add_argument("--ten-crop", action="store_true", help="average ten crops (section 4.1)")
-    evaluate_parser.add_argument("--batch-size", type=int, default=100)
+    evaluate_parser.add_argument("--batch-size", type=positive_int, default=100)
     evaluate_parser.add_argument("--quiet", action="store_true")
     predict = with_checkpoint("predict", "top classes of images", predict_command)
     predict.add_argument("images", nargs="+", metavar="IMAGE")
-    predict.add_argument("--top", type=int, default=5)
+    predict.add_argument("--top", type=positive_int, default=5)
     filters = with_checkpoint("filters", "conv1's kernels as a PNG grid (the paper's Figure 3)", filters_command)
     filters.add_argument("--out", default="filters.png")
     features = with_checkpoint("features", "feature maps of chosen layers as PNG", features_command)
@@ -486,9 +601,9 @@ def parse_args(argv):
     features.add_argument("--out-dir", default="features")
     summary = commands.add_parser("summary", help="layer-by-layer shapes, parameters and multiply-adds")
     summary.add_argument("--preset", choices=sorted(PRESETS), default="paper")
-    summary.add_argument("--input-size", type=int)
-    summary.add_argument("--num-classes", type=int, default=1000)
-    summary.add_argument("--in-channels", type=int)
+    summary.add_argument("--input-size", type=positive_int)
+    summary.add_argument("--num-classes", type=positive_int, default=1000)
+    summary.add_argument("--in-channels", type=positive_int)
     summary.set_defaults(run=summary_command)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["train", *argv]  # plain `python alexnet.py [flags]`: the default run
@@ -502,8 +617,8 @@ def main(argv=None):
     except UsageError as error:
         print(f"alexnet.py: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # a second Ctrl-C: the checkpoint of the last finished epoch is intact
-        print("\ninterrupted at once; the last checkpoint written is intact", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
         return 130
 
 

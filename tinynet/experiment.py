@@ -8,7 +8,6 @@ after each one and on Ctrl-C, and keeps metrics.csv and curves.png up to date.
 """
 
 import contextlib
-import csv
 import signal
 import threading
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from .data import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_MEAN,
     FASHION_MNIST_STD,
+    BadImageError,
     DataLoader,
     ImageFolder,
     TensorDataset,
@@ -31,8 +31,7 @@ from .data import (
 )
 from .optim import ReduceLROnPlateau
 from .tensor import Tensor
-from .train import NonFiniteLossError, evaluate, train_epoch
-from .viz import plot_training_curves
+from .train import NonFiniteError, check_finite_weights, evaluate, new_totals, train_epoch
 
 EMBEDDED = "fashion-mnist"
 
@@ -46,17 +45,28 @@ class ImageData:
     mean: tuple
     std: tuple
 
+    @property
+    def skipped(self):
+        """Paths of the unreadable images that ``skip_bad`` left out, in both splits."""
+        return [path for loader in (self.train, self.val) if loader is not None
+                for path in getattr(loader.dataset, "skipped", [])]
 
-def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, skip_bad=False, limit=None):
+
+def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, skip_bad=False, limit=None,
+               val_only=False, progress=False):
     """Loaders for the embedded set (``source == "fashion-mnist"``) or a folder holding
     ``train/`` and ``val/`` with one subfolder per class (the ImageNet layout).
 
     ``limit`` keeps that many training images, evenly spread over the set (so every
-    class stays), for quick experiments.
+    class stays), for quick experiments. ``val_only`` builds the validation loader
+    alone (``train`` is None), for evaluation. Every image of a folder is decoded once
+    before anything else, so an unreadable file stops a run at its start rather than
+    an epoch into it; ``skip_bad`` leaves such files out instead (``skipped`` lists them).
     """
     if source == EMBEDDED:
-        return _embedded(input_size, batch_size, seed, val_crops, limit)
-    return _folder(Path(source), input_size, batch_size, seed, workers, val_crops, skip_bad, limit)
+        return _embedded(input_size, batch_size, seed, val_crops, limit, val_only)
+    return _folder(Path(source), input_size, batch_size, seed, workers, val_crops, skip_bad, limit, val_only,
+                   progress)
 
 
 def _spread(count, limit):
@@ -66,7 +76,7 @@ def _spread(count, limit):
     return np.linspace(0, count - 1, limit).round().astype(np.int64)
 
 
-def _embedded(input_size, batch_size, seed, val_crops, limit):
+def _embedded(input_size, batch_size, seed, val_crops, limit, val_only):
     if input_size != 28:
         raise ValueError(f"the embedded Fashion-MNIST images are 28x28; got --input-size {input_size}")
     if val_crops != 1:
@@ -74,40 +84,54 @@ def _embedded(input_size, batch_size, seed, val_crops, limit):
                          "images are the 28x28 input itself: evaluate them without --ten-crop")
     train_x, train_y, test_x, test_y = load_fashion_mnist()
     keep = _spread(len(train_x), limit)
-    train_x, train_y = train_x[keep], train_y[keep]
     # No augmentation: in a five-minute run the net underfits, and flips measured a
     # point worse; crops would cut off the edges that tell a sandal from a sneaker.
-    train = TensorDataset(train_x, train_y)
+    train = TensorDataset(train_x[keep], train_y[keep])
     return ImageData(
-        train=DataLoader(train, batch_size, shuffle=True, drop_last=True, seed=seed),
+        train=None if val_only else DataLoader(train, batch_size, shuffle=True, drop_last=True, seed=seed),
         val=DataLoader(TensorDataset(test_x, test_y), 500),
         classes=list(FASHION_MNIST_CLASSES), in_channels=1, mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD,
     )
 
 
-def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, limit):
+def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, limit, val_only, progress):
     """Section 4.1: random crops and flips of the rescaled images for training, the
     centre crop (or ten crops) for validation."""
-    for split in ("train", "val"):
+    for split in ("val",) if val_only else ("train", "val"):
         if not (root / split).is_dir():
             expected = f"{root}/train/CLASS/*.jpg and {root}/val/CLASS/*.jpg"
             raise FileNotFoundError(f"{root} has no {split}/ folder: expected {expected}")
-    crop = [transforms.RandomCrop(input_size), transforms.RandomHorizontalFlip()]
-    train = ImageFolder(root / "train", transforms.Compose(_rescale(input_size) + crop + [transforms.ToCHW()]),
-                        skip_bad)
     val = ImageFolder(root / "val", eval_transform(input_size, val_crops), skip_bad)
-    train.samples = [train.samples[i] for i in _spread(len(train.samples), limit)]
-    train.targets = [label for _, label in train.samples]
-    if len(train.classes) < 2:
-        raise ValueError(f"{root / 'train'} has {len(train.classes)} class folder; a classifier needs at least 2")
-    if val.classes != train.classes:
-        raise ValueError(f"{root}: val/ classes {val.classes} differ from train/ classes {train.classes}")
+    train = None
+    if not val_only:
+        crop = [transforms.RandomCrop(input_size), transforms.RandomHorizontalFlip()]
+        train = ImageFolder(root / "train", transforms.Compose(_rescale(input_size) + crop + [transforms.ToCHW()]),
+                            skip_bad)
+        train.samples = [train.samples[i] for i in _spread(len(train.samples), limit)]
+        train.targets = [label for _, label in train.samples]
+        if len(train.classes) < 2:
+            raise ValueError(f"{root / 'train'} has {len(train.classes)} class folder; a classifier needs at least 2")
+        if val.classes != train.classes:
+            raise ValueError(f"{root}: val/ classes {val.classes} differ from train/ classes {train.classes}")
+    _check_images([folder for folder in (train, val) if folder is not None], skip_bad, workers, progress)
     loader = dict(num_workers=workers, seed=seed)
     return ImageData(
-        train=DataLoader(train, batch_size, shuffle=True, drop_last=True, **loader),
+        train=None if val_only else DataLoader(train, batch_size, shuffle=True, drop_last=True, **loader),
         val=DataLoader(val, max(1, batch_size // val_crops), **loader),
-        classes=train.classes, in_channels=3, mean=transforms.IMAGENET_MEAN, std=transforms.IMAGENET_STD,
+        classes=val.classes, in_channels=3, mean=transforms.IMAGENET_MEAN, std=transforms.IMAGENET_STD,
     )
+
+
+def _check_images(folders, skip_bad, workers, progress):
+    """Decode every image once; refuse the first unreadable one, or leave them all out."""
+    for folder in folders:
+        bad = folder.unreadable(workers, progress)
+        if bad and not skip_bad:
+            more = f" (and {len(bad) - 1} more unreadable in {folder.root})" if len(bad) > 1 else ""
+            raise BadImageError(bad[0].path, f"{bad[0].reason}{more}; skip_bad (--skip-bad) leaves such files out")
+        folder.leave_out([error.path for error in bad])
+        if not folder.samples:
+            raise ValueError(f"{folder.root}: none of its {len(bad)} images can be read")
 
 
 def _rescale(input_size):
@@ -143,14 +167,17 @@ def batch_preparer(mean, std, device, pca=False, seed=0):
 # -- checkpoints of a training run -----------------------------------------------------
 
 
-def save_training_state(path, model, optimizer, scheduler, progress, config):
-    """One atomic .npz: weights, velocities, schedule, progress (epoch, step, batch), RNG, config."""
+def save_training_state(path, model, optimizer, scheduler, progress, config, history=()):
+    """One atomic .npz: weights, velocities, schedule, progress (epoch, step, batch and
+    the running totals of an unfinished epoch), the metrics of every finished epoch
+    (``history``), RNG, config."""
     arrays = {f"model.{name}": array for name, array in model.state_dict().items()}
     optimizer_state = optimizer.state_dict()
     arrays.update({f"optimizer.{k}": v for k, v in optimizer_state.items() if k.startswith("velocity.")})
     meta = {
         "config": config,
         "progress": progress,
+        "history": list(history),
         "optimizer": {k: v for k, v in optimizer_state.items() if not k.startswith("velocity.")},
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": backend.get_rng_state(),
@@ -161,8 +188,9 @@ def save_training_state(path, model, optimizer, scheduler, progress, config):
 def read_training_state(path):
     """(arrays, meta) of a training checkpoint, refusing files that are not one."""
     arrays, meta = load_checkpoint(path)
-    if "config" not in meta or "progress" not in meta:
-        raise ValueError(f"{path} is a checkpoint, but not of a training run (no config/progress)")
+    missing = [key for key in ("config", "progress", "optimizer", "scheduler", "rng") if key not in meta]
+    if missing:
+        raise ValueError(f"{path} is a checkpoint, but not of a training run (no {', '.join(missing)})")
     return arrays, meta
 
 
@@ -178,9 +206,6 @@ def restore_training_state(arrays, meta, model, optimizer=None, scheduler=None):
     return meta["progress"]
 
 
-# -- the training loop of a run ----------------------------------------------------------
-
-
 class CheckpointMismatchError(ValueError):
     """A checkpoint from a run with another preset, class count or input size."""
 
@@ -194,72 +219,125 @@ def check_same_model(checkpoint, saved, config):
             )
 
 
-def fit(model, data, optimizer, scheduler, run_dir, config, epochs, prepare_train, prepare_val,
+# -- the training loop of a run ----------------------------------------------------------
+
+
+def fit(model, data, optimizer, scheduler, run, config, epochs, prepare_train, prepare_val,
         resume=False, progress=True):
     """Train for ``epochs`` epochs in all, evaluating and checkpointing after each.
 
-    Returns "done", or "interrupted" after a Ctrl-C (the state is saved at a step
-    boundary and ``resume=True`` continues exactly). A NaN or infinite loss raises
-    NonFiniteLossError naming the step and the last good checkpoint.
+    ``run`` is an open RunFolder. Returns "done", or the name of the signal (SIGINT
+    for Ctrl-C, SIGTERM) that stopped the run: the state is then saved at a step
+    boundary, with the unfinished epoch's running totals, and ``resume=True``
+    continues exactly. A NaN or infinity in the loss or the weights raises
+    NonFiniteError naming the step and the last good checkpoint; no checkpoint is
+    ever written with non-finite weights.
     """
-    checkpoint = Path(run_dir) / "checkpoint.npz"
-    state = {"epoch": 0, "step": 0, "batch": 0}
+    state, history = {"epoch": 0, "step": 0, "batch": 0, "totals": None}, []
     if resume:
-        arrays, meta = read_training_state(checkpoint)
-        check_same_model(checkpoint, meta["config"], config)
+        arrays, meta = read_training_state(run.checkpoint)
+        check_same_model(run.checkpoint, meta["config"], config)
         state = restore_training_state(arrays, meta, model, optimizer, scheduler)
+        history = meta.get("history", [])
+        run.write_results(history)  # a kill between the checkpoint's rename and the metrics' loses no row
         data.train.epoch, data.train.start_batch = state["epoch"], state["batch"]
-    with _stop_at_step_boundary_on_ctrl_c() as stop:
+    saved = _describe(run.checkpoint, state) if resume else None
+
+    def refuse_nonfinite_weights(step):
+        try:
+            check_finite_weights(model, step)
+        except NonFiniteError as error:
+            raise _naming_last_good(error, saved) from None
+
+    def save(progress_now):
+        nonlocal saved
+        refuse_nonfinite_weights(progress_now["step"] - 1)
+        try:
+            save_training_state(run.checkpoint, model, optimizer, scheduler, progress_now, config, history)
+            run.write_results(history)
+        except OSError as error:  # a full disk, say: every file in the folder is still whole
+            raise SaveError(f"could not write to {run.path}: {error.strerror or error}; the last good "
+                            f"checkpoint is {saved or NONE_SAVED}") from error
+        saved = _describe(run.checkpoint, progress_now)
+
+    with _stop_at_step_boundary() as stop:
         for epoch in range(state["epoch"], epochs):
-            position = dict(state)
+            position = dict(state, totals=state.get("totals") or new_totals())
 
             def after_step(step, position=position):
                 position.update(step=step + 1, batch=position["batch"] + 1)
-                if stop.requested:
+                if stop.signal is not None:
                     raise _StopRequested
 
             try:
                 stats = train_epoch(model, data.train, optimizer, prepare_train, state["step"], after_step,
-                                    progress, description=f"epoch {epoch + 1}/{epochs}")
+                                    progress, description=f"epoch {epoch + 1}/{epochs}", totals=position["totals"])
             except _StopRequested:  # raised between steps, so the state is consistent
-                save_training_state(checkpoint, model, optimizer, scheduler, position, config)
-                return "interrupted"
-            except NonFiniteLossError as error:
-                last = f"{checkpoint} (epoch {state['epoch']})" if checkpoint.exists() else "none yet"
-                error.args = (f"{error}; the last good checkpoint is {last}",)
-                raise
+                save(position)
+                return stop.signal
+            except NonFiniteError as error:
+                raise _naming_last_good(error, saved) from None
+            refuse_nonfinite_weights(position["step"] - 1)  # before evaluating them
             val = evaluate(model, data.val, prepare_val, progress=progress)
-            lr = optimizer.lr  # the rate this epoch trained with, before the schedule moves it
-            _step_scheduler(scheduler, val)
-            state = {"epoch": epoch + 1, "step": position["step"], "batch": 0}
-            save_training_state(checkpoint, model, optimizer, scheduler, state, config)
-            record_epoch(Path(run_dir), epoch + 1, stats, val, lr)
+            history.append(_metrics_row(epoch + 1, stats, val, optimizer.lr))
+            _step_scheduler(scheduler, val)  # after the row, which records the rate this epoch trained with
+            state = {"epoch": epoch + 1, "step": position["step"], "batch": 0, "totals": None}
+            save(state)
+            _print_row(history[-1])
     return "done"
 
 
+NONE_SAVED = "none: no checkpoint was written yet"
+
+
+def _describe(checkpoint, progress):
+    """Where a checkpoint stands, in words: "runs/x/checkpoint.npz (epoch 2, step 40)"."""
+    where = f"epoch {progress['epoch']}" if progress["batch"] == 0 else \
+        f"epoch {progress['epoch'] + 1}, batch {progress['batch']}"
+    return f"{checkpoint} ({where}, step {progress['step']})"
+
+
+def _naming_last_good(error, saved):
+    error.args = (f"{error}; the last good checkpoint is {saved or NONE_SAVED}",)
+    return error
+
+
+class SaveError(RuntimeError):
+    """A checkpoint or the metrics could not be written (a full disk, say)."""
+
+
 class _StopRequested(Exception):
-    """Raised after a step when Ctrl-C asked the run to stop."""
+    """Raised after a step when Ctrl-C or SIGTERM asked the run to stop."""
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def _stop_at_step_boundary_on_ctrl_c():
-    """The first Ctrl-C asks the loop to stop after the current step, so the saved
-    state is never half-updated; a second one interrupts at once, saving nothing
-    (the checkpoint of the last finished epoch stays as it was)."""
-    stop = SimpleNamespace(requested=False)
+def _stop_at_step_boundary():
+    """The first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after the current step,
+    so the saved state is never half-updated; ``stop.signal`` then names it. A second
+    signal acts at once, as it would without this block (Ctrl-C raises KeyboardInterrupt),
+    saving nothing: every checkpoint on disk is whole, so nothing is lost but the steps
+    since the last one."""
+    stop = SimpleNamespace(signal=None)
     if threading.current_thread() is not threading.main_thread():
         yield stop  # signal handlers can only be set from the main thread
         return
+    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
 
-    def request_stop(signum, frame):
-        stop.requested = True
-        signal.signal(signal.SIGINT, previous)
+    def request_stop(number, frame):
+        stop.signal = signal.Signals(number).name
+        for each, handler in previous.items():
+            signal.signal(each, handler)
 
-    previous = signal.signal(signal.SIGINT, request_stop)
+    for number in STOP_SIGNALS:
+        signal.signal(number, request_stop)
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _step_scheduler(scheduler, val):
@@ -269,19 +347,12 @@ def _step_scheduler(scheduler, val):
         scheduler.step()
 
 
-def record_epoch(run_dir, epoch, stats, val, lr):
-    """Print the epoch's line, append it to metrics.csv and redraw curves.png."""
-    row = dict(epoch=epoch, train_loss=stats["loss"], train_acc=stats["top1"], val_loss=val["loss"],
-               val_acc=val["top1"], val_top5=val["top5"], lr=lr, images_per_second=stats["images_per_second"])
-    print(f"epoch {epoch}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%} | val loss "
+def _metrics_row(epoch, stats, val, lr):
+    return dict(epoch=epoch, train_loss=stats["loss"], train_acc=stats["top1"], val_loss=val["loss"],
+                val_acc=val["top1"], val_top5=val["top5"], lr=lr, images_per_second=stats["images_per_second"])
+
+
+def _print_row(row):
+    print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%} | val loss "
           f"{row['val_loss']:.4f} top-1 {row['val_acc']:.2%} top-5 {row['val_top5']:.2%} | "
-          f"{row['images_per_second']:.0f} img/s, lr {lr:g}", flush=True)
-    metrics = run_dir / "metrics.csv"
-    new = not metrics.exists()
-    with metrics.open("a", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-    with metrics.open(newline="") as file:
-        plot_training_curves(list(csv.DictReader(file)), path=run_dir / "curves.png")
+          f"{row['images_per_second']:.0f} img/s, lr {row['lr']:g}", flush=True)

@@ -14,12 +14,36 @@ from . import backend, functional
 from .tensor import no_grad
 
 
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite: training cannot go on from here."""
+class NonFiniteError(RuntimeError):
+    """Training produced a NaN or an infinity: it cannot go on from here."""
+
+    def __init__(self, step, what):
+        super().__init__(f"{what} at step {step}")
+        self.step = step
+
+
+class NonFiniteLossError(NonFiniteError):
+    """The loss became NaN or infinite."""
 
     def __init__(self, step, value):
-        super().__init__(f"the loss became {value} at step {step}")
-        self.step = step
+        super().__init__(step, f"the loss became {value}")
+
+
+class NonFiniteWeightsError(NonFiniteError):
+    """Some weights became NaN or infinite (the loss of the step that did it was still finite)."""
+
+    def __init__(self, step, names):
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        super().__init__(step, f"the weights of {shown} became NaN or infinite")
+        self.names = names
+
+
+def check_finite_weights(model, step):
+    """Raise NonFiniteWeightsError naming every parameter that holds a NaN or infinity."""
+    bad = [name for name, param in model.named_parameters()
+           if not bool(backend.xp_of(param.data).isfinite(param.data).all())]
+    if bad:
+        raise NonFiniteWeightsError(step, bad)
 
 
 def topk_correct(logits, targets, k):
@@ -30,20 +54,24 @@ def topk_correct(logits, targets, k):
     return int((top == targets[:, None]).any(axis=1).sum())
 
 
-def train_epoch(model, loader, optimizer, prepare, first_step=0, on_step=None, progress=True, description="train"):
+def train_epoch(model, loader, optimizer, prepare, first_step=0, on_step=None, progress=True, description="train",
+                totals=None):
     """One pass over ``loader``: forward, loss, backward, update.
 
     ``first_step`` numbers the first batch (steps count across epochs, so NaN
     reports and checkpoints name a unique step); ``on_step(step)`` is called after
-    each update. Returns the mean loss, accuracy, images per second and number of
-    steps of the batches it ran (the rest of the epoch, when resuming part way).
+    each update. ``totals`` (see ``new_totals``) is updated in place after each
+    step: pass the saved totals of an interrupted epoch to make the summary cover
+    the whole epoch. Returns the mean loss, accuracy and images per second of the
+    epoch, and the number of steps this call ran.
     """
     model.train()
-    totals = {"loss": 0.0, "correct": 0, "seen": 0}
-    start, step = time.perf_counter(), first_step - 1
+    totals = new_totals() if totals is None else totals
+    step = first_step - 1
     remaining = len(loader) - getattr(loader, "start_batch", 0)  # less when resuming mid-epoch
     bar = tqdm(loader, desc=description, total=remaining, unit="batch", disable=not progress, leave=False,
                dynamic_ncols=True)
+    last = time.perf_counter()
     for step, (images, labels) in enumerate(bar, start=first_step):
         x, y = prepare(images, labels, step)
         logits = model(x)
@@ -55,11 +83,18 @@ def train_epoch(model, loader, optimizer, prepare, first_step=0, on_step=None, p
         loss.backward()
         optimizer.step()
         _add(totals, value, topk_correct(logits.data, y, 1), len(labels))
-        rate = totals["seen"] / (time.perf_counter() - start)
-        bar.set_postfix(loss=f"{value:.3f}", acc=f"{totals['correct'] / totals['seen']:.3f}", img_s=f"{rate:.0f}")
+        now = time.perf_counter()
+        totals["seconds"], last = totals["seconds"] + now - last, now
+        bar.set_postfix(loss=f"{value:.3f}", acc=f"{totals['correct'] / totals['seen']:.3f}",
+                        img_s=f"{totals['seen'] / totals['seconds']:.0f}")
         if on_step is not None:
             on_step(step)
-    return _summary(totals, start) | {"steps": step + 1 - first_step}
+    return _summary(totals) | {"steps": step + 1 - first_step}
+
+
+def new_totals():
+    """What an epoch adds up as it goes: summed loss, correct predictions, images, seconds."""
+    return {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
 
 
 def evaluate(model, loader, prepare, crops=1, progress=True):
@@ -69,7 +104,7 @@ def evaluate(model, loader, prepare, crops=1, progress=True):
     section 4.1 of the paper) and its prediction is the mean of their softmax.
     """
     model.eval()
-    totals = {"loss": 0.0, "correct": 0, "correct5": 0, "seen": 0}
+    totals = new_totals() | {"correct5": 0}
     start = time.perf_counter()
     with no_grad():
         for step, (images, labels) in enumerate(tqdm(loader, desc="eval", disable=not progress, leave=False)):
@@ -80,7 +115,8 @@ def evaluate(model, loader, prepare, crops=1, progress=True):
             loss = float(-xp.log(probs[xp.arange(len(labels)), y] + 1e-12).sum())
             _add(totals, loss, topk_correct(probs, y, 1), len(labels), normalised=False)
             totals["correct5"] += topk_correct(probs, y, 5)
-    return _summary(totals, start) | {"top5": totals["correct5"] / max(1, totals["seen"])}
+    totals["seconds"] = time.perf_counter() - start
+    return _summary(totals) | {"top5": totals["correct5"] / max(1, totals["seen"])}
 
 
 def _add(totals, loss, correct, count, normalised=True):
@@ -89,10 +125,10 @@ def _add(totals, loss, correct, count, normalised=True):
     totals["seen"] += count
 
 
-def _summary(totals, start):
+def _summary(totals):
     seen = max(1, totals["seen"])
     return {
         "loss": totals["loss"] / seen,
         "top1": totals["correct"] / seen,
-        "images_per_second": totals["seen"] / max(time.perf_counter() - start, 1e-9),
+        "images_per_second": totals["seen"] / max(totals["seconds"], 1e-9),
     }

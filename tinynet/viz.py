@@ -11,10 +11,11 @@ the Figure as a PNG.
 
 import io
 import math
-import os
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from .atomic_file import atomic_write
 
 # Beyond this many classes the numbers no longer fit in the cells of a confusion matrix.
 _MAX_ANNOTATED_CLASSES = 20
@@ -255,15 +256,9 @@ def _show(ax, image, title=None, cmap="gray"):
 
 
 def _save(fig, path):
-    """Write ``fig`` as a PNG to ``path`` through a temporary file in the same folder, so
-    whoever reads the file (say, while training refreshes it) never sees half a PNG."""
+    """Write ``fig`` as a PNG to ``path`` atomically, so whoever reads the file (say,
+    while training refreshes it) never sees half a PNG."""
     if path is not None:
-        path = os.fspath(path)
-        temporary = f"{path}.{os.getpid()}.tmp"
-        try:
-            fig.savefig(temporary, format="png", bbox_inches="tight")
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        with atomic_write(path) as file:
+            fig.savefig(file, format="png", bbox_inches="tight")
     return fig

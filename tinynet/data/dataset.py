@@ -8,10 +8,12 @@ augmentation then depends only on those three numbers, never on worker count or 
 
 import operator
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 IMG_EXTENSIONS = (
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
@@ -37,12 +39,33 @@ class BadImageError(ValueError):
 
 def read_rgb(path):
     """Decode an image file into an RGB PIL image, or raise BadImageError naming the file."""
+    return _decode(path)
+
+
+def check_image(path):
+    """Decode ``path`` fast, to find out whether it can be read: returns None, or raises
+    BadImageError. A JPEG decodes at 1/8 scale (Pillow's draft mode), which still reads
+    every byte of it, so a truncated or damaged file fails as it would in training."""
+    _decode(path, scale=8)
+
+
+def _decode(path, scale=1):
     try:
         with Image.open(path) as image:
+            if scale > 1:
+                image.draft("RGB", (max(1, image.width // scale), max(1, image.height // scale)))
             image.load()  # decode now: a truncated file fails here, not later inside a transform
             return image.convert("RGB")  # grey, palette and CMYK images become 3 channels
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise BadImageError(path, f"{type(error).__name__}: {error}") from error
+
+
+def _check_quietly(path):
+    try:
+        check_image(path)
+    except BadImageError as error:
+        return error
+    return None
 
 
 class Dataset:
@@ -120,6 +143,22 @@ class ImageFolder(Dataset):
     def load(self, index):
         path, label = self.samples[index]
         return read_rgb(path), label
+
+    def unreadable(self, workers=0, progress=False):
+        """BadImageError for every image that cannot be decoded, in sample order;
+        ``workers`` threads decode at once (Pillow releases the GIL while decoding)."""
+        paths = [path for path, _ in self.samples]
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            results = pool.map(_check_quietly, paths)
+            return [error for error in tqdm(results, total=len(paths), desc=f"checking {self.root}", unit="image",
+                                            disable=not progress, leave=False) if error is not None]
+
+    def leave_out(self, paths):
+        """Drop the samples of ``paths`` and count them in ``skipped``."""
+        dropped = set(paths)
+        self.samples = [sample for sample in self.samples if sample[0] not in dropped]
+        self.targets = [label for _, label in self.samples]
+        self.skipped += [path for path in paths if path not in self.skipped]
 
     def _is_image(self, name):
         # Names starting with a dot are hidden files, such as the "._photo.jpg" resource forks

@@ -1,0 +1,111 @@
+"""A training run's folder: one writer at a time, and results that match its checkpoint.
+
+A run folder holds ``checkpoint.npz``, ``metrics.csv`` and ``curves.png``. Opening it
+as a ``RunFolder``
+- creates it, or says in one line why it cannot be written (a file in the way, no
+  permission);
+- locks it, so a second run started into the same folder is refused, naming the process
+  that holds it (the system drops the lock when that process ends, even on ``kill -9``);
+- removes the temporary files that an interrupted write left there.
+
+The epochs' metrics live in the checkpoint; ``metrics.csv`` and ``curves.png`` are
+rewritten whole from them after each checkpoint, and again on resume. A kill at any
+moment therefore loses no row and never repeats one.
+"""
+
+import csv
+import os
+import shutil
+from pathlib import Path
+
+from .atomic_file import atomic_write, stale_temporaries
+from .viz import plot_training_curves
+
+LOCK_NAME = ".lock"
+METRICS_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "images_per_second")
+
+
+class RunFolderError(OSError):
+    """The run folder cannot be used: not writable, too full, or in use by another run."""
+
+
+class RunFolder:
+    """``with RunFolder(path) as run:`` holds the folder for this process until the block ends."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.checkpoint = self.path / "checkpoint.npz"
+        self.metrics = self.path / "metrics.csv"
+        self.curves = self.path / "curves.png"
+        self.removed_temporaries = []
+        self._lock = None
+
+    def __enter__(self):
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise RunFolderError(f"cannot write the run folder {self.path}: {error.strerror or error}") from error
+        self._take_lock()
+        self.removed_temporaries = stale_temporaries(self.path)
+        for path in self.removed_temporaries:
+            path.unlink()
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self._lock)  # closing the file releases the lock
+        self._lock = None
+        return False
+
+    def _take_lock(self):
+        try:
+            _lock_file(self._lock)
+        except OSError as error:
+            holder = _read_holder(self._lock)
+            os.close(self._lock)
+            raise RunFolderError(
+                f"{self.path} is in use by another run (process {holder}, lock file {self.path / LOCK_NAME}): "
+                "wait for it to end or choose another --run-dir"
+            ) from error
+        os.ftruncate(self._lock, 0)
+        os.write(self._lock, f"{os.getpid()}\n".encode())
+
+    def holds_results(self):
+        """Whether an earlier run left a checkpoint or metrics here."""
+        return self.checkpoint.exists() or self.metrics.exists()
+
+    def check_free_space(self, needed_bytes):
+        """Refuse to start a run whose first checkpoint would not fit on the disk."""
+        free = shutil.disk_usage(self.path).free
+        if free < needed_bytes:
+            raise RunFolderError(f"{self.path} has {free / 1e6:.0f} MB free; a checkpoint of this run needs about "
+                                 f"{needed_bytes / 1e6:.0f} MB: free some space or choose another --run-dir")
+
+    def write_results(self, history):
+        """metrics.csv and curves.png from ``history``, one dict per finished epoch."""
+        with atomic_write(self.metrics, "w") as file:
+            writer = csv.DictWriter(file, fieldnames=METRICS_FIELDS)
+            writer.writeheader()
+            writer.writerows(history)
+        plot_training_curves(history, path=self.curves)
+
+
+def _lock_file(descriptor):
+    """An exclusive lock on an open file, refused at once (OSError) if another process holds it."""
+    if os.name == "nt":
+        import msvcrt
+
+        msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _read_holder(descriptor):
+    """The process id that the lock's holder wrote into the lock file."""
+    try:
+        os.lseek(descriptor, 0, os.SEEK_SET)
+        return os.read(descriptor, 32).decode().strip() or "unknown"
+    except OSError:  # Windows refuses reads of a locked region
+        return "unknown"
