@@ -26,7 +26,7 @@ from pathlib import Path
 
 import tinynet
 from tinynet import ShapeError, backend, nn, optim, viz
-from tinynet.checkpoint import CheckpointError, load_checkpoint_meta
+from tinynet.checkpoint import CheckpointError
 from tinynet.conv import output_size
 from tinynet.data import BadImageError, read_rgb, transforms
 from tinynet.experiment import (
@@ -37,6 +37,7 @@ from tinynet.experiment import (
     eval_transform,
     fit,
     image_data,
+    read_training_meta,
     read_training_state,
     restore_training_state,
 )
@@ -285,8 +286,14 @@ def train_in(run, args):
               file=sys.stderr)
     if args.resume:
         with reported_as_usage_errors():
-            meta = load_checkpoint_meta(run.checkpoint)
+            meta = read_training_meta(run.checkpoint)
         keep_saved_settings(args, meta, run.checkpoint)
+        finished = meta["progress"]["epoch"]
+        if args.epochs is not None and args.epochs <= finished:
+            run.write_results(meta.get("history", []))  # a kill after the last save may have left them behind
+            print(f"the run in {run.path} has finished {finished} epochs, and --epochs {args.epochs} asks for no more; "
+                  f"its metrics.csv and curves.png are up to date. Give --epochs above {finished} to train on.")
+            return 0
     elif run.holds_results():
         raise UsageError(f"{run.path} already holds a run: add --resume to continue it, or choose another --run-dir")
     args.data = normalised_data(args.data or EMBEDDED)
@@ -302,7 +309,8 @@ def train_in(run, args):
         data = image_data(args.data, args.input_size, args.batch_size, args.seed, args.workers,
                           skip_bad=args.skip_bad, limit=args.limit, progress=not args.quiet)
     if data.skipped:
-        print(f"--skip-bad: left out {len(data.skipped)} unreadable images, such as {data.skipped[0]}", file=sys.stderr)
+        count = f"{len(data.skipped)} unreadable image{'s' * (len(data.skipped) > 1)}"
+        print(f"--skip-bad: left out {count}, such as {data.skipped[0]}", file=sys.stderr)
     if len(data.train) == 0:
         raise UsageError(f"{len(data.train.dataset)} training images make no full batch of {args.batch_size}")
     config = dict(num_classes=len(data.classes), in_channels=data.in_channels, classes=data.classes,
@@ -350,7 +358,9 @@ def normalised_data(data):
 def keep_saved_settings(args, meta, checkpoint):
     """Take the run's settings from its checkpoint, refusing flags that would change its
     batches or model and naming those that its saved state overrides."""
-    saved = meta["config"] | {"data": normalised_data(meta["config"]["data"])}
+    saved = dict(meta["config"])
+    if "data" in saved:
+        saved["data"] = normalised_data(saved["data"])
     if args.data is not None:
         args.data = normalised_data(args.data)
     ignored = []
@@ -369,10 +379,6 @@ def keep_saved_settings(args, meta, checkpoint):
         print(f"resuming: ignoring {', '.join(ignored)}: the optimizer and the schedule continue from their saved "
               "state", file=sys.stderr)
     args.epochs = args.epochs or saved.get("epochs")
-    finished = meta["progress"]["epoch"]
-    if args.epochs is not None and args.epochs <= finished:
-        raise UsageError(f"the run in {checkpoint.parent} has finished {finished} epochs and --epochs {args.epochs} "
-                         f"asks for no more: give --epochs above {finished} to train on")
 
 
 def checkpoint_bytes(model):

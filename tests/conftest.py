@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from PIL import Image
 
 import tinynet
 from tinynet import backend
@@ -26,3 +27,17 @@ def _seeded():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """train/ and val/ with three classes of 40x40 images whose colour gives the class."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 8), ("val", 3)):
+        for label, colour in enumerate(((200, 30, 30), (30, 200, 30), (30, 30, 200))):
+            folder = tmp_path / "data" / split / f"class{label}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = np.clip(rng.normal(colour, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.{'png' if i % 2 else 'jpg'}")
+    return tmp_path / "data"

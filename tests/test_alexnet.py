@@ -69,20 +69,6 @@ def test_a_wrong_input_size_in_the_model_names_the_fix():
         model(np.zeros((1, 3, 224, 224), np.float32))
 
 
-@pytest.fixture
-def image_folder(tmp_path):
-    """train/ and val/ with three classes of 40x40 images whose colour gives the class."""
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 8), ("val", 3)):
-        for label, colour in enumerate(((200, 30, 30), (30, 200, 30), (30, 30, 200))):
-            folder = tmp_path / "data" / split / f"class{label}"
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = np.clip(rng.normal(colour, 25, (40, 40, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(folder / f"{i}.{'png' if i % 2 else 'jpg'}")
-    return tmp_path / "data"
-
-
 def run(*argv):
     return alexnet.main([str(a) for a in argv])
 

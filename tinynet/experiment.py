@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import backend
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, load_checkpoint_meta, save_checkpoint
 from .data import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_MEAN,
@@ -188,10 +188,19 @@ def save_training_state(path, model, optimizer, scheduler, progress, config, his
 def read_training_state(path):
     """(arrays, meta) of a training checkpoint, refusing files that are not one."""
     arrays, meta = load_checkpoint(path)
+    return arrays, _training_meta(path, meta)
+
+
+def read_training_meta(path):
+    """The metadata of a training checkpoint (config, progress, history), without its arrays."""
+    return _training_meta(path, load_checkpoint_meta(path))
+
+
+def _training_meta(path, meta):
     missing = [key for key in ("config", "progress", "optimizer", "scheduler", "rng") if key not in meta]
     if missing:
-        raise ValueError(f"{path} is a checkpoint, but not of a training run (no {', '.join(missing)})")
-    return arrays, meta
+        raise CheckpointError(f"{path} is a checkpoint, but not of a training run (no {', '.join(missing)})")
+    return meta
 
 
 def restore_training_state(arrays, meta, model, optimizer=None, scheduler=None):
@@ -291,10 +300,11 @@ NONE_SAVED = "none: no checkpoint was written yet"
 
 
 def _describe(checkpoint, progress):
-    """Where a checkpoint stands, in words: "runs/x/checkpoint.npz (epoch 2, step 40)"."""
-    where = f"epoch {progress['epoch']}" if progress["batch"] == 0 else \
-        f"epoch {progress['epoch'] + 1}, batch {progress['batch']}"
-    return f"{checkpoint} ({where}, step {progress['step']})"
+    """Where a checkpoint stands, in words: "runs/x/checkpoint.npz (after 40 steps: epoch 2 done)"."""
+    steps = progress["step"]
+    if progress["batch"] == 0:
+        return f"{checkpoint} (after {steps} steps: epoch {progress['epoch']} done)"
+    return f"{checkpoint} (after {steps} steps, {progress['batch']} into epoch {progress['epoch'] + 1})"
 
 
 def _naming_last_good(error, saved):
