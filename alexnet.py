@@ -284,22 +284,8 @@ def train_in(run, args):
     if run.removed_temporaries:
         print(f"removed {len(run.removed_temporaries)} unfinished writes left in {run.path} by an interrupted run",
               file=sys.stderr)
-    if args.resume:
-        with reported_as_usage_errors():
-            meta = read_training_meta(run.checkpoint)
-        keep_saved_settings(args, meta, run.checkpoint)
-        finished = meta["progress"]["epoch"]
-        if args.epochs is not None and args.epochs <= finished:
-            run.write_results(meta.get("history", []))  # a kill after the last save may have left them behind
-            print(f"the run in {run.path} has finished {finished} epochs, and --epochs {args.epochs} asks for no more; "
-                  f"its metrics.csv and curves.png are up to date. Give --epochs above {finished} to train on.")
-            return 0
-    elif run.holds_results():
-        raise UsageError(f"{run.path} already holds a run: add --resume to continue it, or choose another --run-dir")
-    args.data = normalised_data(args.data or EMBEDDED)
-    for key, value in (COMMON | recipe_of(args.data)).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    if not settle_settings(run, args):
+        return 0
     preset = PRESETS[args.preset]
     args.input_size = args.input_size or preset.input_size
     if feature_size(preset, args.input_size) != feature_size(preset, preset.input_size):
@@ -344,6 +330,28 @@ def train_in(run, args):
         return 128 + getattr(signal, status)
     print(f"done: checkpoint, metrics.csv and curves.png in {run.path}/")
     return 0
+
+
+def settle_settings(run, args):
+    """Fill in the flags left out, from the run's checkpoint on --resume, then from the
+    recipe. Returns False if a resumed run has already trained the epochs asked for."""
+    if args.resume:
+        with reported_as_usage_errors():
+            meta = read_training_meta(run.checkpoint)
+        keep_saved_settings(args, meta, run.checkpoint)
+        finished = meta["progress"]["epoch"]
+        if args.epochs is not None and args.epochs <= finished:
+            run.write_results(meta.get("history", []))  # a kill after the last save may have left them behind
+            print(f"the run in {run.path} has finished {finished} epochs, and --epochs {args.epochs} asks for no more; "
+                  f"its metrics.csv and curves.png are up to date. Give --epochs above {finished} to train on.")
+            return False
+    elif run.holds_results():
+        raise UsageError(f"{run.path} already holds a run: add --resume to continue it, or choose another --run-dir")
+    args.data = normalised_data(args.data or EMBEDDED)
+    for key, value in (COMMON | recipe_of(args.data)).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return True
 
 
 def recipe_of(data):

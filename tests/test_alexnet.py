@@ -171,6 +171,45 @@ def test_a_diverging_loss_stops_the_run_naming_the_step(image_folder, tmp_path, 
     assert "at step" in err and "last good checkpoint is none: no checkpoint was written yet" in err
 
 
+def poison_weights_at_step(monkeypatch, step, value):
+    """Make the update of step ``step`` (counted from 1) leave ``value`` in conv1's weights,
+    as a diverging update does while its loss is still finite."""
+    calls = {"count": 0}
+    original = tinynet.optim.SGD.step
+
+    def step_then_poison(self):
+        original(self)
+        calls["count"] += 1
+        if calls["count"] == step:
+            self.params[0].data[0, 0, 0, 0] = value
+
+    monkeypatch.setattr(tinynet.optim.SGD, "step", step_then_poison)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_never_replace_the_last_good_checkpoint(image_folder, tmp_path, capsys, monkeypatch,
+                                                                   value):
+    """The last step of epoch 2 poisons the weights: epoch 1's checkpoint and metrics stay."""
+    run_dir = tmp_path / "run"
+    poison_weights_at_step(monkeypatch, 12, value)  # 6 steps an epoch
+    assert run("train", "--data", image_folder, *TINY, "--epochs", 3, "--run-dir", run_dir) == 1
+    err = capsys.readouterr().err
+    assert "the weights of features.0.weight became NaN or infinite at step 11" in err
+    assert f"the last good checkpoint is {run_dir / 'checkpoint.npz'} (after 6 steps: epoch 1 done)" in err
+    arrays, meta = load_checkpoint(run_dir / "checkpoint.npz")
+    assert meta["progress"]["epoch"] == 1 and all(np.isfinite(array).all() for array in arrays.values())
+    assert [row["epoch"] for row in read_metrics(run_dir)] == ["1"]
+
+
+def test_a_ctrl_c_after_weights_went_non_finite_saves_nothing(image_folder, tmp_path, capsys, monkeypatch):
+    run_dir = tmp_path / "run"
+    poison_weights_at_step(monkeypatch, 3, float("nan"))
+    signal_after_steps(monkeypatch, signal.SIGINT, 3)
+    assert run("train", "--data", image_folder, *TINY, "--run-dir", run_dir) == 1
+    assert "last good checkpoint is none" in capsys.readouterr().err
+    assert not (run_dir / "checkpoint.npz").exists()
+
+
 def test_a_checkpoint_of_another_preset_is_refused(image_folder, tmp_path, capsys):
     run("train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run")
     capsys.readouterr()

@@ -3,8 +3,10 @@
 ``image_data`` builds the loaders for the embedded Fashion-MNIST subset or an
 ImageNet-style folder; ``save_training_state`` and ``restore_training_state`` put a
 whole run (weights, optimizer, schedule, progress, random state, configuration) in
-one checkpoint and take it back exactly; ``fit`` runs the epochs, checkpointing
-after each one and on Ctrl-C, and keeps metrics.csv and curves.png up to date.
+one checkpoint and take it back exactly; ``fit`` runs the epochs in a RunFolder,
+checkpointing after each one and on Ctrl-C or SIGTERM, refusing to save weights
+that are no longer finite, and rebuilding metrics.csv and curves.png from the
+checkpoint each time.
 """
 
 import contextlib
