@@ -18,6 +18,7 @@ Presets:
 
 import argparse
 import contextlib
+import hashlib
 import math
 import signal
 import sys
@@ -26,9 +27,9 @@ from pathlib import Path
 
 import tinynet
 from tinynet import ShapeError, backend, nn, optim, viz
-from tinynet.checkpoint import CheckpointError
+from tinynet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinynet.conv import output_size
-from tinynet.data import BadImageError, read_rgb, transforms
+from tinynet.data import BadImageError, imagenet_classes, read_rgb, transforms
 from tinynet.experiment import (
     EMBEDDED,
     CheckpointMismatchError,
@@ -37,11 +38,13 @@ from tinynet.experiment import (
     eval_transform,
     fit,
     image_data,
+    model_state,
     read_training_meta,
-    read_training_state,
-    restore_training_state,
 )
+from tinynet.onnx_export import OPSET as ONNX_OPSET
+from tinynet.onnx_export import export_onnx
 from tinynet.run_folder import RunFolder, RunFolderError
+from tinynet.torch_weights import load_state_dict
 from tinynet.train import NonFiniteError, evaluate
 
 
@@ -238,6 +241,8 @@ def initialise(model):
 #   python alexnet.py train --data DIR --preset paper --device gpu
 #   python alexnet.py eval|predict|filters|features --checkpoint runs/NAME/checkpoint.npz
 #   python alexnet.py summary --preset paper --input-size 227
+#   python alexnet.py import-torchvision alexnet-owt-7be5be79.pth --out imagenet.npz
+#   python alexnet.py export-onnx --checkpoint runs/NAME/checkpoint.npz --out alexnet.onnx
 
 # The default run: the small preset on the embedded Fashion-MNIST subset, sized to
 # finish in under five minutes on two CPU cores. Flags override each value.
@@ -265,7 +270,7 @@ def reported_as_usage_errors():
     """Errors that bad arguments cause (missing folders, bad images, no GPU) become UsageError."""
     try:
         yield
-    except (OSError, BadImageError, ValueError, RuntimeError) as error:
+    except (OSError, BadImageError, ValueError, RuntimeError, ImportError) as error:
         raise UsageError(str(error)) from error
 
 
@@ -399,17 +404,17 @@ MODEL_KEYS = ("preset", "num_classes", "in_channels", "input_size", "classes", "
 
 
 def load_model(args):
-    """The model and config of a checkpoint, on the requested device."""
+    """The model and config of a checkpoint (of a run, or imported), on the requested device."""
     with reported_as_usage_errors():
         backend.check_device(args.device)
-        arrays, meta = read_training_state(args.checkpoint)
-        config = meta["config"]
-        missing = [key for key in MODEL_KEYS if key not in config]
+        arrays, meta = load_checkpoint(args.checkpoint)
+        config = meta.get("config")
+        missing = [key for key in MODEL_KEYS if key not in (config or {})]
         if missing:
             raise ValueError(f"{args.checkpoint} is not a checkpoint of alexnet.py: its config has no "
                              f"{', '.join(missing)}")
         model = AlexNet(config["preset"], config["num_classes"], config["in_channels"])
-        restore_training_state(arrays, meta, model)
+        model.load_state_dict(model_state(arrays))
     return model.to(args.device).eval(), config
 
 
@@ -417,6 +422,9 @@ def eval_command(args):
     model, config = load_model(args)
     crops = 10 if args.ten_crop else 1
     source = args.data or config["data"]
+    if source is None:
+        raise UsageError(f"{args.checkpoint} was not trained on a folder of its own: give --data FOLDER with a val/ "
+                         "folder of its classes")
     with reported_as_usage_errors():
         data = image_data(source, config["input_size"], args.batch_size, val_crops=crops, val_only=True,
                           progress=not args.quiet)
@@ -493,6 +501,44 @@ def features_command(args):
                 path = out_dir / f"{name}-{type(layer).__name__}.png"
                 viz.plot_feature_maps(x.numpy()[0], path=path, title=f"{name} ({layer.describe()})")
                 print(f"{name}: {x.shape[1]} maps of {x.shape[2]}x{x.shape[3]} in {path}")
+    return 0
+
+
+def import_torchvision_command(args):
+    """torchvision's AlexNet weights (alexnet-owt-7be5be79.pth) as a checkpoint of the
+    torchvision preset, with the ImageNet class names and the preprocessing they expect:
+    shorter side resized to 256, the central 224x224, ImageNet's mean and std."""
+    model = AlexNet("torchvision", num_classes=1000, in_channels=3)
+    with reported_as_usage_errors():
+        state = load_state_dict(args.weights)
+        model.load_state_dict(state)  # refuses missing, unexpected and misshapen names, each by name
+    config = dict(preset="torchvision", num_classes=1000, in_channels=3, input_size=224, classes=imagenet_classes(),
+                  mean=list(transforms.IMAGENET_MEAN), std=list(transforms.IMAGENET_STD), data=None)
+    source = dict(file=Path(args.weights).name, sha256=file_sha256(args.weights))
+    with reported_as_usage_errors():
+        save_checkpoint(args.out, {f"model.{name}": array for name, array in model.state_dict().items()},
+                        {"config": config, "source": source})
+    print(f"{args.weights}: {sum(p.size for p in model.parameters()):,} parameters of torchvision's AlexNet written "
+          f"to {args.out} (sha256 {source['sha256'][:8]}); eval, predict, filters and features take it")
+    return 0
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_onnx_command(args):
+    model, config = load_model(args)
+    side = config["input_size"]
+    with reported_as_usage_errors():
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        export_onnx([*model.features, nn.Flatten(), *model.classifier], (config["in_channels"], side, side), args.out)
+    print(f"{args.out}: the {config['preset']} AlexNet as ONNX (opset {ONNX_OPSET}), input 'images' of shape "
+          f"(batch, {config['in_channels']}, {side}, {side}), output 'logits'; it opens in Netron")
     return 0
 
 
@@ -613,6 +659,13 @@ def parse_args(argv):
     features.add_argument("image", metavar="IMAGE")
     features.add_argument("--layers", default="relu", help="comma-separated names (features.0) or types (relu)")
     features.add_argument("--out-dir", default="features")
+    importer = commands.add_parser("import-torchvision", help="torchvision's trained AlexNet weights (.pth) as a "
+                                   "checkpoint of the torchvision preset")
+    importer.add_argument("weights", metavar="FILE.pth", help="e.g. alexnet-owt-7be5be79.pth")
+    importer.add_argument("--out", required=True, help="the checkpoint.npz to write")
+    importer.set_defaults(run=import_torchvision_command)
+    onnx_parser = with_checkpoint("export-onnx", "write a checkpoint's model as an ONNX file", export_onnx_command)
+    onnx_parser.add_argument("--out", required=True, help="the .onnx file to write")
     summary = commands.add_parser("summary", help="layer-by-layer shapes, parameters and multiply-adds")
     summary.add_argument("--preset", choices=sorted(PRESETS), default="paper")
     summary.add_argument("--input-size", type=positive_int)

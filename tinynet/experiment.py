@@ -205,9 +205,14 @@ def _training_meta(path, meta):
     return meta
 
 
+def model_state(arrays):
+    """The model's weights among a checkpoint's arrays, where they are saved as "model.NAME"."""
+    return {name[len("model."):]: array for name, array in arrays.items() if name.startswith("model.")}
+
+
 def restore_training_state(arrays, meta, model, optimizer=None, scheduler=None):
     """Load what ``save_training_state`` wrote; returns the saved progress dict."""
-    model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
+    model.load_state_dict(model_state(arrays))
     if optimizer is not None:
         velocities = {k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")}
         optimizer.load_state_dict(meta["optimizer"] | velocities)

@@ -23,6 +23,7 @@ from .formats import (
     read_idx,
     write_idx,
 )
+from .imagenet import imagenet_classes
 from .loader import DataLoader
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_MEAN",
     "FASHION_MNIST_STD",
+    "imagenet_classes",
     "IMG_EXTENSIONS",
     "ImageFolder",
     "TensorDataset",
