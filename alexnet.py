@@ -33,10 +33,8 @@ from tinynet.data import BadImageError, imagenet_classes, read_rgb, transforms
 from tinynet.experiment import (
     EMBEDDED,
     CheckpointMismatchError,
-    SaveError,
     batch_preparer,
     eval_transform,
-    fit,
     image_data,
     model_state,
     read_training_meta,
@@ -46,6 +44,7 @@ from tinynet.onnx_export import export_onnx
 from tinynet.run_folder import RunFolder, RunFolderError
 from tinynet.torch_weights import load_state_dict
 from tinynet.train import NonFiniteError, evaluate
+from tinynet.training_run import SaveError, fit
 
 
 @dataclass(frozen=True)
@@ -250,15 +249,17 @@ DEFAULT_RUN = dict(preset="small", epochs=6, batch_size=64, lr=0.02, schedule="s
 # Section 5 of the paper: batch 128, momentum 0.9, weight decay 5e-4, lr 0.01 divided by
 # 10 when the validation error stops improving; section 4.1: PCA colour augmentation.
 PAPER_RECIPE = dict(preset="paper", epochs=90, batch_size=128, lr=0.01, schedule="plateau", lr_step=30, pca=True)
-COMMON = dict(momentum=0.9, weight_decay=5e-4, update="paper", patience=2, seed=0)
+COMMON = dict(momentum=0.9, weight_decay=5e-4, update="paper", patience=2, seed=0, skip_bad=False)
 
 # A resumed run keeps the settings it started with, which its checkpoint records. Those
 # that decide its model or its batches cannot change without breaking the exact resume,
 # so a flag that asks for another value is refused; the optimizer's and the schedule's
-# come back with their saved state, so such flags are ignored, and said to be.
-FIXED_ON_RESUME = ("data", "preset", "input_size", "batch_size", "limit", "seed", "pca")
+# come back with their saved state, so such flags are ignored, and said to be. The data
+# may move (--data names its new place), but its training images must stay the same:
+# their fingerprint is compared once the folder is read.
+FIXED_ON_RESUME = ("preset", "input_size", "batch_size", "limit", "seed", "pca")
 RESTORED_ON_RESUME = ("lr", "momentum", "weight_decay", "update", "schedule", "patience", "lr_step")
-SETTINGS = FIXED_ON_RESUME + RESTORED_ON_RESUME + ("epochs",)
+SETTINGS = ("data", "skip_bad") + FIXED_ON_RESUME + RESTORED_ON_RESUME + ("epochs",)
 
 
 class UsageError(Exception):
@@ -277,6 +278,9 @@ def reported_as_usage_errors():
 def train_command(args):
     run_dir = Path(args.run_dir or f"runs/{Path(str(args.data or EMBEDDED)).name}-"
                                    f"{args.preset or recipe_of(args.data)['preset']}")
+    if args.resume and not (run_dir / "checkpoint.npz").is_file():
+        raise UsageError(f"no checkpoint at {run_dir / 'checkpoint.npz'} to resume: check --run-dir, or start the "
+                         "run without --resume")
     try:
         with RunFolder(run_dir) as run:
             return train_in(run, args)
@@ -299,13 +303,18 @@ def train_in(run, args):
         backend.check_device(args.device)
         data = image_data(args.data, args.input_size, args.batch_size, args.seed, args.workers,
                           skip_bad=args.skip_bad, limit=args.limit, progress=not args.quiet)
+    if args.resume and data.fingerprint != args.fingerprint:
+        raise UsageError(f"the training images in {args.data} are not those the run in {run.path} started with "
+                         "(files added, removed or renamed): resuming would change its batches; start a new run "
+                         "with another --run-dir")
     if data.skipped:
         count = f"{len(data.skipped)} unreadable image{'s' * (len(data.skipped) > 1)}"
         print(f"--skip-bad: left out {count}, such as {data.skipped[0]}", file=sys.stderr)
     if len(data.train) == 0:
         raise UsageError(f"{len(data.train.dataset)} training images make no full batch of {args.batch_size}")
     config = dict(num_classes=len(data.classes), in_channels=data.in_channels, classes=data.classes,
-                  mean=list(data.mean), std=list(data.std)) | {key: getattr(args, key) for key in SETTINGS}
+                  mean=list(data.mean), std=list(data.std), fingerprint=data.fingerprint) | {
+                      key: getattr(args, key) for key in SETTINGS}
     tinynet.manual_seed(args.seed)
     model = AlexNet(args.preset, len(data.classes), data.in_channels).to(args.device)
     optimizer = optim.SGD(model.parameters(), args.lr, args.momentum, args.weight_decay, args.update)
@@ -343,12 +352,15 @@ def settle_settings(run, args):
     if args.resume:
         with reported_as_usage_errors():
             meta = read_training_meta(run.checkpoint)
+        asked = args.epochs
         keep_saved_settings(args, meta, run.checkpoint)
         finished = meta["progress"]["epoch"]
-        if args.epochs is not None and args.epochs <= finished:
-            run.write_results(meta.get("history", []))  # a kill after the last save may have left them behind
-            print(f"the run in {run.path} has finished {finished} epochs, and --epochs {args.epochs} asks for no more; "
-                  f"its metrics.csv and curves.png are up to date. Give --epochs above {finished} to train on.")
+        if args.epochs <= finished:
+            with reported_as_usage_errors():
+                run.write_results(meta["history"])  # a kill after the last save may have left them behind
+            wanted = f"--epochs {asked} asks for no more" if asked else f"it was to train {args.epochs}"
+            print(f"the run in {run.path} has finished {finished} epochs, and {wanted}; its metrics.csv and "
+                  f"curves.png are up to date. Give --epochs above {finished} to train on.")
             return False
     elif run.holds_results():
         raise UsageError(f"{run.path} already holds a run: add --resume to continue it, or choose another --run-dir")
@@ -371,27 +383,29 @@ def normalised_data(data):
 def keep_saved_settings(args, meta, checkpoint):
     """Take the run's settings from its checkpoint, refusing flags that would change its
     batches or model and naming those that its saved state overrides."""
-    saved = dict(meta["config"])
-    if "data" in saved:
-        saved["data"] = normalised_data(saved["data"])
-    if args.data is not None:
-        args.data = normalised_data(args.data)
+    saved = meta["config"]
+    missing = [key for key in SETTINGS + ("fingerprint",) if key not in saved]
+    if missing:
+        raise UsageError(f"{checkpoint} does not record the settings of an alexnet.py run ({', '.join(missing)}), "
+                         "so it cannot be resumed exactly: start a new run")
     ignored = []
     for key in FIXED_ON_RESUME + RESTORED_ON_RESUME:
-        given, kept = getattr(args, key), saved.get(key)
-        if key not in saved or given is None or given == kept:
-            setattr(args, key, kept if key in saved else given)
-            continue
-        flag = f"--{key.replace('_', '-')}"
-        if key in FIXED_ON_RESUME:
-            raise UsageError(f"{flag} {given} would change the run in {checkpoint.parent}, which has {kept}: a resumed "
-                             f"run keeps its settings; drop {flag}, or start a new run with another --run-dir")
-        ignored.append(f"{flag} {given} (the run's is {kept})")
+        given, kept = getattr(args, key), saved[key]
+        if given is not None and given != kept:
+            flag = f"--{key.replace('_', '-')}"
+            if key in FIXED_ON_RESUME:
+                raise UsageError(f"{flag} {given} would change the run in {checkpoint.parent}, which has {kept}: a "
+                                 f"resumed run keeps its settings; drop {flag}, or start a new run with another "
+                                 "--run-dir")
+            ignored.append(f"{flag} {given} (the run's is {kept})")
         setattr(args, key, kept)
     if ignored:
         print(f"resuming: ignoring {', '.join(ignored)}: the optimizer and the schedule continue from their saved "
               "state", file=sys.stderr)
-    args.epochs = args.epochs or saved.get("epochs")
+    args.data = args.data or saved["data"]
+    args.epochs = args.epochs or saved["epochs"]
+    args.skip_bad = saved["skip_bad"] if args.skip_bad is None else args.skip_bad
+    args.fingerprint = saved["fingerprint"]
 
 
 def checkpoint_bytes(model):
@@ -414,7 +428,10 @@ def load_model(args):
             raise ValueError(f"{args.checkpoint} is not a checkpoint of alexnet.py: its config has no "
                              f"{', '.join(missing)}")
         model = AlexNet(config["preset"], config["num_classes"], config["in_channels"])
-        model.load_state_dict(model_state(arrays))
+        try:
+            model.load_state_dict(model_state(arrays))
+        except RuntimeError as error:  # names the missing or misshapen arrays
+            raise CheckpointError(f"{args.checkpoint}: {error}") from error
     return model.to(args.device).eval(), config
 
 
@@ -425,28 +442,16 @@ def eval_command(args):
     if source is None:
         raise UsageError(f"{args.checkpoint} was not trained on a folder of its own: give --data FOLDER with a val/ "
                          "folder of its classes")
+    skip_bad = config.get("skip_bad", False) if args.skip_bad is None else args.skip_bad
     with reported_as_usage_errors():
-        data = image_data(source, config["input_size"], args.batch_size, val_crops=crops, val_only=True,
-                          progress=not args.quiet)
-    check_same_classes(data.classes, config["classes"], source, args.checkpoint)
+        data = image_data(source, config["input_size"], args.batch_size, val_crops=crops, skip_bad=skip_bad,
+                          val_only=True, classes=config["classes"], progress=not args.quiet)
     result = evaluate(model, data.val, batch_preparer(config["mean"], config["std"], args.device), crops=crops,
                       progress=not args.quiet)
     view = "ten-crop" if crops == 10 else "centre crop"
     print(f"{len(data.val.dataset)} images ({view}): top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%}, "
           f"loss {result['loss']:.4f}")
     return 0
-
-
-def check_same_classes(found, trained, source, checkpoint):
-    """Output i of the model means the checkpoint's class i: another class list cannot be scored."""
-    if found == trained:
-        return
-    missing, extra = [c for c in trained if c not in found], [c for c in found if c not in trained]
-    parts = [f"it lacks {', '.join(missing[:3])}"] * bool(missing) + [f"it adds {', '.join(extra[:3])}"] * bool(extra)
-    difference = "; ".join(parts) or "the same names in another order"
-    raise UsageError(f"{source} has {len(found)} classes and {checkpoint} was trained on {len(trained)}: "
-                     f"{difference}; evaluate on a folder of the classes it "
-                     "was trained on")
 
 
 def load_images(paths, config):
@@ -492,8 +497,9 @@ def features_command(args):
     x = load_images([args.image], config).to(args.device)
     wanted = set(args.layers.split(","))
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tinynet.no_grad():
+    with reported_as_usage_errors():
+        out_dir.mkdir(parents=True, exist_ok=True)
+    with tinynet.no_grad(), reported_as_usage_errors():
         for index, layer in enumerate(model.features):
             x = layer(x)
             name = f"features.{index}"
@@ -629,7 +635,8 @@ def parse_args(argv):
     train.add_argument("--lr-step", type=positive_int)
     train.add_argument("--pca", action=argparse.BooleanOptionalAction, help="PCA colour augmentation (RGB only)")
     train.add_argument("--workers", type=natural, default=2, help="background threads decoding images")
-    train.add_argument("--skip-bad", action="store_true", help="skip unreadable images (and count them)")
+    train.add_argument("--skip-bad", action=argparse.BooleanOptionalAction,
+                       help="leave out images that cannot be decoded, and count them (a resumed run keeps its choice)")
     train.add_argument("--limit", type=positive_int, help="train on this many images only, spread over the set")
     train.add_argument("--seed", type=natural, help="default 0")
     train.add_argument("--run-dir", help="where checkpoint.npz, metrics.csv and curves.png go")
@@ -649,6 +656,8 @@ def parse_args(argv):
     evaluate_parser.add_argument("--data", help="image folder (default: the data the run trained on)")
     evaluate_parser.add_argument("--ten-crop", action="store_true", help="average ten crops (section 4.1)")
     evaluate_parser.add_argument("--batch-size", type=positive_int, default=100)
+    evaluate_parser.add_argument("--skip-bad", action=argparse.BooleanOptionalAction,
+                                 help="leave out images that cannot be decoded (default: as the run did)")
     evaluate_parser.add_argument("--quiet", action="store_true")
     predict = with_checkpoint("predict", "top classes of images", predict_command)
     predict.add_argument("images", nargs="+", metavar="IMAGE")

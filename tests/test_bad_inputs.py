@@ -20,23 +20,7 @@ import alexnet
 from tinynet import run_folder
 from tinynet.checkpoint import load_checkpoint
 
-TINY = ["--preset", "small", "--epochs", "1", "--batch-size", "4", "--workers", "2", "--quiet"]
-
-
-def outcome(capsys, *argv):
-    """(exit status, stderr) of a command line, whether the parser or the command refused it."""
-    try:
-        code = alexnet.main([str(a) for a in argv])
-    except SystemExit as exit_info:  # argparse exits by itself
-        code = exit_info.code
-    return code, capsys.readouterr().err.strip()
-
-
-def one_line_error(capsys, *argv):
-    code, err = outcome(capsys, *argv)
-    assert code == 2, err
-    assert "\n" not in err and "Traceback" not in err, err
-    return err
+from .cli import TINY, one_line_error, outcome
 
 
 @pytest.fixture
@@ -180,6 +164,15 @@ def test_a_disk_that_fills_during_the_run_stops_it_in_one_line(trained, image_fo
     assert not list(trained.glob(".*.tmp"))
 
 
+def test_a_file_system_without_locks_is_named_not_called_busy(image_folder, tmp_path, capsys, monkeypatch):
+    def no_locks(descriptor):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(run_folder, "_lock_file", no_locks)
+    err = one_line_error(capsys, "train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run")
+    assert "cannot lock" in err and "No locks available" in err and "in use" not in err
+
+
 def test_a_second_run_into_a_busy_folder_names_the_holder(image_folder, tmp_path, capsys):
     """Another process holds the folder: the run is refused with its PID, and goes once it ends."""
     holder = subprocess.Popen(
@@ -239,11 +232,45 @@ def test_resume_refuses_a_flag_that_changes_the_trajectory(image_folder, trained
     assert meta["config"]["seed"] == 0
 
 
-def test_resume_refuses_other_data(image_folder, trained, tmp_path, capsys):
-    other = tmp_path / "other"
-    shutil.copytree(image_folder, other)
-    err = one_line_error(capsys, "train", "--data", other, *TINY, "--epochs", 2, "--run-dir", trained, "--resume")
-    assert "--data" in err and "would change the run" in err
+def test_resumed_data_may_move_but_not_change(image_folder, trained, tmp_path, capsys):
+    moved = tmp_path / "moved"
+    shutil.copytree(image_folder, moved)
+    code, _ = outcome(capsys, "train", "--data", moved, *TINY, "--epochs", 2, "--run-dir", trained, "--resume")
+    assert code == 0
+    shutil.copy(moved / "train" / "class0" / "0.jpg", moved / "train" / "class0" / "new.jpg")
+    err = one_line_error(capsys, "train", "--data", moved, *TINY, "--epochs", 3, "--run-dir", trained, "--resume")
+    assert f"the training images in {moved} are not those the run" in err
+
+
+def test_resume_refuses_a_checkpoint_of_an_older_tinynet(image_folder, trained, capsys):
+    arrays, meta = load_checkpoint(trained / "checkpoint.npz")
+    del meta["history"]
+    np.savez(trained / "checkpoint.npz", **arrays, __meta__=np.array(json.dumps(meta)))
+    before = (trained / "metrics.csv").read_text()
+    err = one_line_error(capsys, "train", "--data", image_folder, *TINY, "--epochs", 2, "--run-dir", trained,
+                         "--resume")
+    assert "written by an older tinynet" in err
+    assert (trained / "metrics.csv").read_text() == before
+
+
+def test_resuming_without_a_checkpoint_creates_nothing(tmp_path, capsys):
+    err = one_line_error(capsys, "train", *TINY, "--run-dir", tmp_path / "none", "--resume")
+    assert "no checkpoint at" in err and not (tmp_path / "none").exists()
+
+
+def test_a_run_refused_for_bad_input_leaves_no_folder(tmp_path, capsys):
+    one_line_error(capsys, "train", "--data", tmp_path / "missing", *TINY, "--run-dir", tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_of_a_skip_bad_run_skips_as_the_run_did(image_folder, tmp_path, capsys):
+    not_an_image(image_folder / "val" / "class0" / "bad.jpg")
+    code, _ = outcome(capsys, "train", "--data", image_folder, *TINY, "--skip-bad", "--run-dir", tmp_path / "run")
+    assert code == 0
+    assert alexnet.main(["eval", "--checkpoint", str(tmp_path / "run" / "checkpoint.npz"), "--quiet"]) == 0
+    assert "9 images (centre crop)" in capsys.readouterr().out
+    err = one_line_error(capsys, "eval", "--checkpoint", tmp_path / "run" / "checkpoint.npz", "--no-skip-bad")
+    assert "bad.jpg" in err
 
 
 def test_resume_says_which_flags_it_ignores(image_folder, trained, capsys):
@@ -310,7 +337,28 @@ def test_a_damaged_checkpoint_is_named_in_one_line(image_folder, trained, capsys
         assert str(checkpoint) in one_line_error(capsys, *argv)
 
 
+def test_a_checkpoint_missing_an_array_is_named_in_one_line(image_folder, trained, capsys):
+    arrays, meta = load_checkpoint(trained / "checkpoint.npz")
+    del arrays["model.features.0.bias"]
+    np.savez(trained / "checkpoint.npz", **arrays, __meta__=np.array(json.dumps(meta)))
+    for argv in (["eval", "--checkpoint", trained / "checkpoint.npz", "--quiet"],
+                 ["train", "--data", image_folder, *TINY, "--epochs", 2, "--run-dir", trained, "--resume"]):
+        err = one_line_error(capsys, *argv)
+        assert str(trained / "checkpoint.npz") in err and "features.0.bias" in err
+
+
 # -- evaluation, prediction and pictures -------------------------------------------------
+
+
+def test_predict_eval_and_features_name_what_is_wrong(image_folder, trained, tmp_path, capsys):
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not an image")
+    assert "notes.jpg" in one_line_error(capsys, "predict", notes, "--checkpoint", trained / "checkpoint.npz")
+    assert "no checkpoint" in one_line_error(capsys, "eval", "--checkpoint", tmp_path / "nothing.npz")
+    (tmp_path / "a-file").write_text("x")
+    image = next((image_folder / "val" / "class0").iterdir())
+    assert "a-file" in one_line_error(capsys, "features", image, "--checkpoint",
+                                      trained / "checkpoint.npz", "--out-dir", tmp_path / "a-file")
 
 
 def test_eval_refuses_a_folder_of_other_classes(image_folder, trained, tmp_path, capsys):
@@ -351,4 +399,4 @@ def test_an_interrupt_before_any_checkpoint_does_not_claim_one(image_folder, tmp
 
     monkeypatch.setattr(alexnet.optim.SGD, "step", interrupted)
     code, err = outcome(capsys, "train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run")
-    assert code == 130 and "nothing was saved" in err and "intact" not in err
+    assert code == 130 and err == "interrupted at once: nothing was saved"

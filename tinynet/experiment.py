@@ -1,20 +1,14 @@
-"""A training run around a model: its data pipeline, its saved state, its epochs.
+"""A training run around a model: its data pipeline and its saved state.
 
 ``image_data`` builds the loaders for the embedded Fashion-MNIST subset or an
 ImageNet-style folder; ``save_training_state`` and ``restore_training_state`` put a
 whole run (weights, optimizer, schedule, progress, random state, configuration) in
-one checkpoint and take it back exactly; ``fit`` runs the epochs in a RunFolder,
-checkpointing after each one and on Ctrl-C or SIGTERM, refusing to save weights
-that are no longer finite, and rebuilding metrics.csv and curves.png from the
-checkpoint each time.
+one checkpoint and take it back exactly. ``training_run.fit`` runs the epochs.
 """
 
-import contextlib
-import signal
-import threading
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -31,9 +25,7 @@ from .data import (
     load_fashion_mnist,
     transforms,
 )
-from .optim import ReduceLROnPlateau
 from .tensor import Tensor
-from .train import NonFiniteError, check_finite_weights, evaluate, new_totals, train_epoch
 
 EMBEDDED = "fashion-mnist"
 
@@ -46,6 +38,7 @@ class ImageData:
     in_channels: int
     mean: tuple
     std: tuple
+    fingerprint: str = None  # of the training samples, to tell on resume whether they are the same
 
     @property
     def skipped(self):
@@ -55,20 +48,35 @@ class ImageData:
 
 
 def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, skip_bad=False, limit=None,
-               val_only=False, progress=False):
+               val_only=False, classes=None, progress=False):
     """Loaders for the embedded set (``source == "fashion-mnist"``) or a folder holding
     ``train/`` and ``val/`` with one subfolder per class (the ImageNet layout).
 
     ``limit`` keeps that many training images, evenly spread over the set (so every
     class stays), for quick experiments. ``val_only`` builds the validation loader
-    alone (``train`` is None), for evaluation. Every image of a folder is decoded once
-    before anything else, so an unreadable file stops a run at its start rather than
-    an epoch into it; ``skip_bad`` leaves such files out instead (``skipped`` lists them).
+    alone (``train`` is None), for evaluation; ``classes``, the class names a model was
+    trained on, refuses a folder of other classes. Every image of a folder is decoded
+    once before anything else, so an unreadable file stops a run at its start rather
+    than an epoch into it; ``skip_bad`` leaves such files out instead (``skipped`` lists
+    them).
     """
     if source == EMBEDDED:
-        return _embedded(input_size, batch_size, seed, val_crops, limit, val_only)
+        data = _embedded(input_size, batch_size, seed, val_crops, limit, val_only)
+        check_same_classes(data.classes, classes, source)
+        return data
     return _folder(Path(source), input_size, batch_size, seed, workers, val_crops, skip_bad, limit, val_only,
-                   progress)
+                   classes, progress)
+
+
+def check_same_classes(found, expected, source):
+    """Output i of a model means its class i: a data set of other classes cannot be scored."""
+    if expected is None or list(found) == list(expected):
+        return
+    missing, extra = [c for c in expected if c not in found], [c for c in found if c not in expected]
+    parts = [f"it lacks {', '.join(missing[:3])}"] * bool(missing) + [f"it adds {', '.join(extra[:3])}"] * bool(extra)
+    difference = "; ".join(parts) or "the same names in another order"
+    raise ValueError(f"{source} has {len(found)} classes and the model was trained on {len(expected)}: {difference}; "
+                     "use data of the classes it was trained on")
 
 
 def _spread(count, limit):
@@ -93,17 +101,20 @@ def _embedded(input_size, batch_size, seed, val_crops, limit, val_only):
         train=None if val_only else DataLoader(train, batch_size, shuffle=True, drop_last=True, seed=seed),
         val=DataLoader(TensorDataset(test_x, test_y), 500),
         classes=list(FASHION_MNIST_CLASSES), in_channels=1, mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD,
+        fingerprint=_fingerprint([EMBEDDED, *map(str, keep)]),
     )
 
 
-def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, limit, val_only, progress):
+def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, limit, val_only, classes, progress):
     """Section 4.1: random crops and flips of the rescaled images for training, the
     centre crop (or ten crops) for validation."""
-    for split in ("val",) if val_only else ("train", "val"):
+    splits = ("val",) if val_only else ("train", "val")
+    for split in splits:
         if not (root / split).is_dir():
-            expected = f"{root}/train/CLASS/*.jpg and {root}/val/CLASS/*.jpg"
+            expected = " and ".join(f"{root}/{name}/CLASS/*.jpg" for name in splits)
             raise FileNotFoundError(f"{root} has no {split}/ folder: expected {expected}")
     val = ImageFolder(root / "val", eval_transform(input_size, val_crops), skip_bad)
+    check_same_classes(val.classes, classes, root)
     train = None
     if not val_only:
         crop = [transforms.RandomCrop(input_size), transforms.RandomHorizontalFlip()]
@@ -121,7 +132,14 @@ def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, li
         train=None if val_only else DataLoader(train, batch_size, shuffle=True, drop_last=True, **loader),
         val=DataLoader(val, max(1, batch_size // val_crops), **loader),
         classes=val.classes, in_channels=3, mean=transforms.IMAGENET_MEAN, std=transforms.IMAGENET_STD,
+        fingerprint=None if val_only else _fingerprint(
+            [*train.classes] + [f"{Path(path).relative_to(root)}\t{label}" for path, label in train.samples]),
     )
+
+
+def _fingerprint(lines):
+    """A short digest of the lines that name a training set's samples, in order."""
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
 def _check_images(folders, skip_bad, workers, progress):
@@ -130,7 +148,7 @@ def _check_images(folders, skip_bad, workers, progress):
         bad = folder.unreadable(workers, progress)
         if bad and not skip_bad:
             more = f" (and {len(bad) - 1} more unreadable in {folder.root})" if len(bad) > 1 else ""
-            raise BadImageError(bad[0].path, f"{bad[0].reason}{more}; skip_bad (--skip-bad) leaves such files out")
+            raise BadImageError(bad[0].path, f"{bad[0].reason}{more}; --skip-bad leaves such files out")
         folder.leave_out([error.path for error in bad])
         if not folder.samples:
             raise ValueError(f"{folder.root}: none of its {len(bad)} images can be read")
@@ -202,6 +220,10 @@ def _training_meta(path, meta):
     missing = [key for key in ("config", "progress", "optimizer", "scheduler", "rng") if key not in meta]
     if missing:
         raise CheckpointError(f"{path} is a checkpoint, but not of a training run (no {', '.join(missing)})")
+    if "history" not in meta:
+        raise CheckpointError(f"{path} was written by an older tinynet that kept no metrics history in it, so it "
+                              "cannot be resumed without losing metrics.csv: start a new run (eval and predict "
+                              "still read it)")
     return meta
 
 
@@ -233,143 +255,3 @@ def check_same_model(checkpoint, saved, config):
                 f"{checkpoint} was trained with {key}={saved[key]!r}, this run has {config[key]!r}; "
                 "use another run folder or the same settings"
             )
-
-
-# -- the training loop of a run ----------------------------------------------------------
-
-
-def fit(model, data, optimizer, scheduler, run, config, epochs, prepare_train, prepare_val,
-        resume=False, progress=True):
-    """Train for ``epochs`` epochs in all, evaluating and checkpointing after each.
-
-    ``run`` is an open RunFolder. Returns "done", or the name of the signal (SIGINT
-    for Ctrl-C, SIGTERM) that stopped the run: the state is then saved at a step
-    boundary, with the unfinished epoch's running totals, and ``resume=True``
-    continues exactly. A NaN or infinity in the loss or the weights raises
-    NonFiniteError naming the step and the last good checkpoint; no checkpoint is
-    ever written with non-finite weights.
-    """
-    state, history = {"epoch": 0, "step": 0, "batch": 0, "totals": None}, []
-    if resume:
-        arrays, meta = read_training_state(run.checkpoint)
-        check_same_model(run.checkpoint, meta["config"], config)
-        state = restore_training_state(arrays, meta, model, optimizer, scheduler)
-        history = meta.get("history", [])
-        run.write_results(history)  # a kill between the checkpoint's rename and the metrics' loses no row
-        data.train.epoch, data.train.start_batch = state["epoch"], state["batch"]
-    saved = _describe(run.checkpoint, state) if resume else None
-
-    def refuse_nonfinite_weights(step):
-        try:
-            check_finite_weights(model, step)
-        except NonFiniteError as error:
-            raise _naming_last_good(error, saved) from None
-
-    def save(progress_now):
-        nonlocal saved
-        refuse_nonfinite_weights(progress_now["step"] - 1)
-        try:
-            save_training_state(run.checkpoint, model, optimizer, scheduler, progress_now, config, history)
-            run.write_results(history)
-        except OSError as error:  # a full disk, say: every file in the folder is still whole
-            raise SaveError(f"could not write to {run.path}: {error.strerror or error}; the last good "
-                            f"checkpoint is {saved or NONE_SAVED}") from error
-        saved = _describe(run.checkpoint, progress_now)
-
-    with _stop_at_step_boundary() as stop:
-        for epoch in range(state["epoch"], epochs):
-            position = dict(state, totals=state.get("totals") or new_totals())
-
-            def after_step(step, position=position):
-                position.update(step=step + 1, batch=position["batch"] + 1)
-                if stop.signal is not None:
-                    raise _StopRequested
-
-            try:
-                stats = train_epoch(model, data.train, optimizer, prepare_train, state["step"], after_step,
-                                    progress, description=f"epoch {epoch + 1}/{epochs}", totals=position["totals"])
-            except _StopRequested:  # raised between steps, so the state is consistent
-                save(position)
-                return stop.signal
-            except NonFiniteError as error:
-                raise _naming_last_good(error, saved) from None
-            refuse_nonfinite_weights(position["step"] - 1)  # before evaluating them
-            val = evaluate(model, data.val, prepare_val, progress=progress)
-            history.append(_metrics_row(epoch + 1, stats, val, optimizer.lr))
-            _step_scheduler(scheduler, val)  # after the row, which records the rate this epoch trained with
-            state = {"epoch": epoch + 1, "step": position["step"], "batch": 0, "totals": None}
-            save(state)
-            _print_row(history[-1])
-    return "done"
-
-
-NONE_SAVED = "none: no checkpoint was written yet"
-
-
-def _describe(checkpoint, progress):
-    """Where a checkpoint stands, in words: "runs/x/checkpoint.npz (after 40 steps: epoch 2 done)"."""
-    steps = progress["step"]
-    if progress["batch"] == 0:
-        return f"{checkpoint} (after {steps} steps: epoch {progress['epoch']} done)"
-    return f"{checkpoint} (after {steps} steps, {progress['batch']} into epoch {progress['epoch'] + 1})"
-
-
-def _naming_last_good(error, saved):
-    error.args = (f"{error}; the last good checkpoint is {saved or NONE_SAVED}",)
-    return error
-
-
-class SaveError(RuntimeError):
-    """A checkpoint or the metrics could not be written (a full disk, say)."""
-
-
-class _StopRequested(Exception):
-    """Raised after a step when Ctrl-C or SIGTERM asked the run to stop."""
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def _stop_at_step_boundary():
-    """The first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after the current step,
-    so the saved state is never half-updated; ``stop.signal`` then names it. A second
-    signal acts at once, as it would without this block (Ctrl-C raises KeyboardInterrupt),
-    saving nothing: every checkpoint on disk is whole, so nothing is lost but the steps
-    since the last one."""
-    stop = SimpleNamespace(signal=None)
-    if threading.current_thread() is not threading.main_thread():
-        yield stop  # signal handlers can only be set from the main thread
-        return
-    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
-
-    def request_stop(number, frame):
-        stop.signal = signal.Signals(number).name
-        for each, handler in previous.items():
-            signal.signal(each, handler)
-
-    for number in STOP_SIGNALS:
-        signal.signal(number, request_stop)
-    try:
-        yield stop
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
-def _step_scheduler(scheduler, val):
-    if isinstance(scheduler, ReduceLROnPlateau):
-        scheduler.step(1 - val["top1"])  # the paper watched the validation error rate
-    elif scheduler is not None:
-        scheduler.step()
-
-
-def _metrics_row(epoch, stats, val, lr):
-    return dict(epoch=epoch, train_loss=stats["loss"], train_acc=stats["top1"], val_loss=val["loss"],
-                val_acc=val["top1"], val_top5=val["top5"], lr=lr, images_per_second=stats["images_per_second"])
-
-
-def _print_row(row):
-    print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%} | val loss "
-          f"{row['val_loss']:.4f} top-1 {row['val_acc']:.2%} top-5 {row['val_top5']:.2%} | "
-          f"{row['images_per_second']:.0f} img/s, lr {row['lr']:g}", flush=True)

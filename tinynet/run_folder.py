@@ -14,6 +14,7 @@ moment therefore loses no row and never repeats one.
 """
 
 import csv
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -41,6 +42,7 @@ class RunFolder:
         self._lock = None
 
     def __enter__(self):
+        self._created = not self.path.exists()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self._lock = os.open(self.path / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -53,6 +55,10 @@ class RunFolder:
         return self
 
     def __exit__(self, *exc):
+        if self._created and [entry.name for entry in self.path.iterdir()] == [LOCK_NAME]:
+            # A run that stopped before writing anything (bad input, say) leaves no folder behind.
+            (self.path / LOCK_NAME).unlink()
+            self.path.rmdir()
         os.close(self._lock)  # closing the file releases the lock
         self._lock = None
         return False
@@ -61,12 +67,18 @@ class RunFolder:
         try:
             _lock_file(self._lock)
         except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                os.close(self._lock)
+                raise RunFolderError(f"cannot lock {self.path / LOCK_NAME}: {error.strerror} (the file system may "
+                                     "not support locks; choose a --run-dir on a local disk)") from error
             holder = _read_holder(self._lock)
             os.close(self._lock)
             raise RunFolderError(
                 f"{self.path} is in use by another run (process {holder}, lock file {self.path / LOCK_NAME}): "
                 "wait for it to end or choose another --run-dir"
             ) from error
+        # The holder's id, for the message above. A run refused in the instant between the
+        # lock and this write reads the previous holder's id: a harmless misreport.
         os.ftruncate(self._lock, 0)
         os.write(self._lock, f"{os.getpid()}\n".encode())
 

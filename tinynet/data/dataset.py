@@ -60,6 +60,10 @@ def _decode(path, scale=1):
         raise BadImageError(path, f"{type(error).__name__}: {error}") from error
 
 
+# Images whose decoding check is handed to the threads at a time.
+CHECK_CHUNK = 4096
+
+
 def _check_quietly(path):
     try:
         check_image(path)
@@ -121,9 +125,11 @@ class ImageFolder(Dataset):
     """Images stored one folder per class, as ImageNet and Imagenette are: root/<class>/<image>.
 
     Classes are the subfolder names in sorted order, so label i is `classes[i]`. Images are
-    decoded to RGB when loaded. A file that cannot be decoded raises BadImageError; with
-    `skip_bad=True` the DataLoader leaves it out of its batch instead and appends its path to
-    `skipped`.
+    decoded to RGB when loaded. `unreadable()` finds the files that cannot be decoded, and
+    `leave_out()` drops them (a training run does both before it starts, so that its batches
+    never change). A file that fails later, while loading, raises BadImageError; with
+    `skip_bad=True` the DataLoader leaves it out of its batch instead, which is then smaller,
+    and appends its path to `skipped`.
     """
 
     def __init__(self, root, transform=None, skip_bad=False, extensions=IMG_EXTENSIONS):
@@ -148,10 +154,15 @@ class ImageFolder(Dataset):
         """BadImageError for every image that cannot be decoded, in sample order;
         ``workers`` threads decode at once (Pillow releases the GIL while decoding)."""
         paths = [path for path, _ in self.samples]
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            results = pool.map(_check_quietly, paths)
-            return [error for error in tqdm(results, total=len(paths), desc=f"checking {self.root}", unit="image",
-                                            disable=not progress, leave=False) if error is not None]
+        bad = []
+        with ThreadPoolExecutor(max(1, workers)) as pool, \
+                tqdm(total=len(paths), desc=f"checking {self.root}", unit="image", disable=not progress,
+                     leave=False) as bar:
+            for start in range(0, len(paths), CHECK_CHUNK):  # in chunks: a million pending tasks take gigabytes
+                chunk = paths[start:start + CHECK_CHUNK]
+                bad += [error for error in pool.map(_check_quietly, chunk) if error is not None]
+                bar.update(len(chunk))
+        return bad
 
     def leave_out(self, paths):
         """Drop the samples of ``paths`` and count them in ``skipped``."""
