@@ -126,18 +126,23 @@ def read_metrics(run_dir):
         return list(csv.DictReader(file))
 
 
-def signal_after_steps(monkeypatch, number, steps):
-    """Send this process ``number`` (SIGINT as Ctrl-C does, or SIGTERM) during update ``steps``."""
+def after_update(monkeypatch, count, action):
+    """Run ``action(optimizer)`` right after the optimizer's ``count``-th update."""
     calls = {"count": 0}
     original = tinynet.optim.SGD.step
 
     def step(self):
         original(self)
         calls["count"] += 1
-        if calls["count"] == steps:
-            os.kill(os.getpid(), number)
+        if calls["count"] == count:
+            action(self)
 
     monkeypatch.setattr(tinynet.optim.SGD, "step", step)
+
+
+def signal_after_steps(monkeypatch, number, steps):
+    """Send this process ``number`` (SIGINT as Ctrl-C does, or SIGTERM) after update ``steps``."""
+    after_update(monkeypatch, steps, lambda optimizer: os.kill(os.getpid(), number))
 
 
 @pytest.mark.parametrize("number, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -217,16 +222,11 @@ def test_a_failed_metrics_write_names_the_checkpoint_just_written(image_folder, 
 def poison_weights_at_step(monkeypatch, step, value):
     """Make the update of step ``step`` (counted from 1) leave ``value`` in conv1's weights,
     as a diverging update does while its loss is still finite."""
-    calls = {"count": 0}
-    original = tinynet.optim.SGD.step
 
-    def step_then_poison(self):
-        original(self)
-        calls["count"] += 1
-        if calls["count"] == step:
-            self.params[0].data[0, 0, 0, 0] = value
+    def poison(optimizer):
+        optimizer.params[0].data[0, 0, 0, 0] = value
 
-    monkeypatch.setattr(tinynet.optim.SGD, "step", step_then_poison)
+    after_update(monkeypatch, step, poison)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])

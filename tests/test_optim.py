@@ -227,3 +227,11 @@ def test_reduce_on_plateau_bad_arguments():
         optim.ReduceLROnPlateau(sgd, mode="lowest")
     with pytest.raises(ValueError, match="factor"):
         optim.ReduceLROnPlateau(sgd, factor=10)
+    with pytest.raises(ValueError, match="patience must be at least 0, got -1"):
+        optim.ReduceLROnPlateau(sgd, patience=-1)
+
+
+def test_step_lr_refuses_a_step_that_would_divide_by_zero():
+    sgd = optim.SGD([parameter()], lr=0.1)
+    with pytest.raises(ValueError, match="step_size >= 1"):
+        optim.StepLR(sgd, step_size=0)

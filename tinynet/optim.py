@@ -111,6 +111,8 @@ class StepLR:
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
     def __init__(self, optimizer, step_size, gamma=0.1):
+        if step_size < 1 or gamma <= 0:
+            raise ValueError(f"StepLR needs step_size >= 1 and gamma > 0; got {step_size} and {gamma}")
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
         self.base_lr, self.last_epoch = optimizer.lr, 0
 
@@ -138,6 +140,8 @@ class ReduceLROnPlateau:
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if not 0 < factor < 1:
             raise ValueError(f"factor must be in (0, 1), got {factor}")
+        if patience < 0:
+            raise ValueError(f"patience must be at least 0, got {patience}")
         self.optimizer, self.mode, self.factor = optimizer, mode, factor
         self.patience, self.threshold, self.min_lr = patience, threshold, min_lr
         self.best = math.inf if mode == "min" else -math.inf
