@@ -5,6 +5,7 @@ AlexNet is built here with torch.nn, with torchvision's layer names and shapes, 
 as torchvision's file was: ``torch.save(model.state_dict(), path)``.
 """
 
+import collections
 import os
 import pickle
 import sys
@@ -18,7 +19,7 @@ import alexnet
 import tinynet
 from tinynet import nn
 from tinynet.checkpoint import load_checkpoint
-from tinynet.data import imagenet_classes, transforms
+from tinynet.data import imagenet_classes, imagenet_synsets, transforms
 from tinynet.experiment import eval_transform
 from tinynet.torch_weights import UnsafeWeightsError, load_state_dict, read_without_torch
 
@@ -158,17 +159,21 @@ def test_a_planted_pickle_is_refused_and_never_runs(tmp_path, monkeypatch, capsy
     assert not marker.exists() and not (tmp_path / "out.npz").exists()
 
 
-def test_a_tensor_view_outside_its_storage_is_refused(torch, tmp_path):
-    """A hand-made file whose tensor claims more elements than its storage holds: reading
-    it as it claims would read memory beyond the storage."""
-    path = tmp_path / "big-view.pth"
-    torch.save({"w": torch.zeros(4)}, path, _use_new_zipfile_serialization=False)
-    data = path.read_bytes()
-    size = b"K\x04\x85"  # the opcodes of the size tuple (4,): BININT1 4, TUPLE1
-    assert data.count(size) == 1
-    path.write_bytes(data.replace(size, b"K\xff\x85"))
-    with pytest.raises(UnsafeWeightsError, match="lies outside its storage"):
-        read_without_torch(path)
+def test_a_planted_pickle_is_refused_by_torch_too(torch, tmp_path, capsys):
+    """A real PyTorch file whose data.pkl is swapped for the planted one, so that torch.load
+    gets as far as unpickling it."""
+    marker, real, planted = tmp_path / "the-command-ran", tmp_path / "real.pth", tmp_path / "alexnet.pth"
+    torch.save({"features.0.weight": torch.ones(2)}, real)
+    with zipfile.ZipFile(real) as source, zipfile.ZipFile(planted, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name.endswith("/data.pkl"):
+                data = pickle.dumps({"features.0.weight": RunsAShellCommand(marker)}, protocol=2)
+            target.writestr(name, data)
+    assert alexnet.main(["import-torchvision", str(planted), "--out", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "refused it (nothing from it was run)" in err and "weights_only" not in err and "\n" not in err
+    assert not marker.exists()
 
 
 def test_integer_storages_are_refused(torch, tmp_path):
@@ -193,7 +198,8 @@ def test_a_file_that_is_not_weights_is_one_line(tmp_path, capsys, monkeypatch):
     path.write_bytes(b"not a weights file at all")
     monkeypatch.setitem(sys.modules, "torch", None)
     assert alexnet.main(["import-torchvision", str(path), "--out", str(tmp_path / "o.npz")]) == 2
-    assert "notes.pth" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert "notes.pth" in err and "\n" not in err
 
 
 def test_load_state_dict_uses_torch_where_it_is_installed(torch, saved_alexnet):
@@ -203,18 +209,108 @@ def test_load_state_dict_uses_torch_where_it_is_installed(torch, saved_alexnet):
     assert all(np.array_equal(with_torch[name], without[name]) for name in with_torch)
 
 
-def test_predict_preprocesses_as_torchvision_does():
-    """Resize the shorter side to 256, then the central 224x224: for an odd-sized photo the
-    pipeline's two centre crops (256, then 224) take the same pixels as torchvision's one."""
-    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (333, 501, 3), np.uint8))
-    ours = eval_transform(224)(image, None)
-    width = int(256 * 501 / 333)  # torchvision truncates the longer side
-    resized = np.asarray(image.resize((width, 256), Image.Resampling.BILINEAR))
-    top, left = int(round((256 - 224) / 2)), int(round((width - 224) / 2))
-    np.testing.assert_array_equal(ours, resized[top:top + 224, left:left + 224].transpose(2, 0, 1))
+@pytest.mark.parametrize("height, width", [(301, 456), (456, 301)], ids=["landscape", "portrait"])
+def test_predict_preprocesses_as_torchvision_does(height, width):
+    """Resize the shorter side to 256, then the central 224x224. At 301x456 the longer side
+    becomes 387.83 (torchvision truncates: 387) and the crop offset (387 - 224) / 2 = 81.5
+    (torchvision rounds half to even: 82), so truncating or rounding differently shows."""
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (height, width, 3), np.uint8))
+    long_side = int(256 * max(height, width) / min(height, width))
+    size = (long_side, 256) if width > height else (256, long_side)
+    resized = np.asarray(image.resize(size, Image.Resampling.BILINEAR))
+    top, left = (int(round((side - 224) / 2)) for side in resized.shape[:2])
+    expected = resized[top:top + 224, left:left + 224].transpose(2, 0, 1)
+    np.testing.assert_array_equal(eval_transform(224)(image, None), expected)
+    try:
+        from torchvision import transforms as tv
+    except Exception:  # not installed, or built for another torch
+        return
+    reference = tv.Compose([tv.Resize(256), tv.CenterCrop(224), tv.PILToTensor()])(image).numpy()
+    np.testing.assert_array_equal(expected, reference)
 
 
-# -- ONNX --------------------------------------------------------------------------------
+def hostile_zip(path, payload, compress=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression=compress) as archive:
+        archive.writestr("weights/data.pkl", payload)
+
+
+class SetsAnAttribute:
+    """Pickles as an OrderedDict whose BUILD sets an attribute other than _metadata."""
+
+    def __reduce__(self):
+        return collections.OrderedDict, (), {"evil": 1}
+
+
+HOSTILE = {
+    "an attribute set by BUILD": (pickle.dumps(SetsAnAttribute(), protocol=2), "sets attributes"),
+    "a key that is not a name": (pickle.dumps({("deep",): 1}, protocol=2), "mapping that is not of names"),
+    "a set": (pickle.dumps({"a": {1, 2}}, protocol=4), "holds a set"),
+    "not a dict": (pickle.dumps([1, 2], protocol=2), "not a state dict"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_pickles_are_refused(tmp_path, name):
+    payload, message = HOSTILE[name]
+    hostile_zip(tmp_path / "w.pth", payload)
+    with pytest.raises(UnsafeWeightsError, match=message):
+        read_without_torch(tmp_path / "w.pth")
+
+
+def test_a_compressed_member_is_refused_before_it_is_unpacked(tmp_path):
+    hostile_zip(tmp_path / "bomb.pth", b"\0" * 10_000_000, compress=zipfile.ZIP_DEFLATED)
+    assert (tmp_path / "bomb.pth").stat().st_size < 100_000
+    with pytest.raises(UnsafeWeightsError, match="not stored as PyTorch stores it"):
+        read_without_torch(tmp_path / "bomb.pth")
+
+
+def test_views_are_checked_against_their_storage_to_the_element(torch, tmp_path):
+    """A view that ends on the storage's last element reads; one more element is refused,
+    and so is a view that repeats elements (stride 0) to exceed its storage."""
+    path = tmp_path / "view.pth"
+    torch.save({"w": torch.arange(4.0)[1:4]}, path, _use_new_zipfile_serialization=False)
+    np.testing.assert_array_equal(read_without_torch(path)["w"], [1, 2, 3])
+    data = path.read_bytes()
+    assert data.count(b"K\x03\x85") == 1  # the size tuple (3,): BININT1 3, TUPLE1
+    path.write_bytes(data.replace(b"K\x03\x85", b"K\x04\x85"))
+    with pytest.raises(UnsafeWeightsError, match="lies outside its storage"):
+        read_without_torch(path)
+    torch.save({"w": torch.zeros(1).expand(1000)}, path)
+    with pytest.raises(UnsafeWeightsError, match="lies outside its storage"):
+        read_without_torch(path)
+
+
+def test_truncated_legacy_data_is_one_line(torch, saved_alexnet, tmp_path, monkeypatch, capsys):
+    _, paths = saved_alexnet
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(paths["legacy"].read_bytes()[:-1000])
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert alexnet.main(["import-torchvision", str(cut), "--out", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cut.pth" in err and "\n" not in err
+
+
+def test_a_converted_checkpoint_serves_eval_filters_and_features(torch, saved_alexnet, tmp_path, capsys):
+    """eval finds ImageNet's class folders by their WordNet ids (n01440764, ...)."""
+    _, paths = saved_alexnet
+    checkpoint = tmp_path / "imagenet.npz"
+    assert alexnet.main(["import-torchvision", str(paths["zip"]), "--out", str(checkpoint)]) == 0
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 8, 3), np.uint8)
+    for synset in imagenet_synsets():
+        (tmp_path / "imagenet" / "val" / synset).mkdir(parents=True)
+        Image.fromarray(pixels).save(tmp_path / "imagenet" / "val" / synset / "a.png")
+    capsys.readouterr()
+    assert alexnet.main(["eval", "--checkpoint", str(checkpoint), "--data", str(tmp_path / "imagenet"), "--quiet",
+                         "--batch-size", "250"]) == 0
+    assert "1000 images (centre crop)" in capsys.readouterr().out
+    assert alexnet.main(["filters", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "filters.png")]) == 0
+    image = tmp_path / "imagenet" / "val" / "n01440764" / "a.png"
+    assert alexnet.main(["features", str(image), "--checkpoint", str(checkpoint), "--out-dir",
+                         str(tmp_path / "maps")]) == 0
+    assert len(list((tmp_path / "maps").glob("*.png"))) == 5
+
+
+# -- ONNX ---# -- ONNX --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +328,9 @@ def run_onnx(onnxruntime, path, x):
 def test_export_onnx_gives_tinynets_logits_for_every_preset(onnxruntime, preset, tmp_path):
     channels = 1 if preset == "small" else 3
     model = alexnet.AlexNet(preset, num_classes=10, in_channels=channels).eval()
+    for layer in [*model.features, *model.classifier]:  # He weights: the paper's N(0, 0.01) leaves the
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):  # logits nearly equal for every input
+            nn.init.kaiming_normal_(layer.weight)
     side = model.preset.input_size
     path = tmp_path / f"{preset}.onnx"
     tinynet.onnx_export.export_onnx([*model.features, nn.Flatten(), *model.classifier], (channels, side, side), path)
@@ -241,6 +340,27 @@ def test_export_onnx_gives_tinynets_logits_for_every_preset(onnxruntime, preset,
             expected = model(x).data
         got = run_onnx(onnxruntime, path, x)
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_onnx_keeps_uneven_padding_and_strides(onnxruntime, tmp_path):
+    layers = [nn.Conv2d(2, 4, (3, 5), stride=(2, 1), padding=(1, 2)), nn.ReLU(),
+              nn.MaxPool2d((3, 2), stride=(1, 2), padding=(1, 0)), nn.Flatten(), nn.Linear(4 * 5 * 5, 3)]
+    x = np.random.default_rng(0).standard_normal((2, 2, 9, 10)).astype(np.float32)
+    tinynet.onnx_export.export_onnx(layers, (2, 9, 10), tmp_path / "uneven.onnx")
+    with tinynet.no_grad():
+        expected = tinynet.Tensor(x)
+        for layer in layers:
+            expected = layer(expected)
+    np.testing.assert_allclose(run_onnx(onnxruntime, tmp_path / "uneven.onnx", x), expected.data, rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_onnx_export_refuses_what_it_cannot_write(tmp_path):
+    pytest.importorskip("onnx")
+    with pytest.raises(ValueError, match="odd size"):
+        tinynet.onnx_export.export_onnx([nn.LocalResponseNorm(size=4)], (3, 8, 8), tmp_path / "lrn.onnx")
+    with pytest.raises(ValueError, match="no layer that computes"):
+        tinynet.onnx_export.export_onnx([nn.Dropout()], (3, 8, 8), tmp_path / "nothing.onnx")
 
 
 @pytest.mark.parametrize("alpha_over_n", [False, True], ids=["paper-alpha", "pytorch-alpha"])

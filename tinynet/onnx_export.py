@@ -39,6 +39,8 @@ def export_onnx(layers, input_shape, path, input_name="images", output_name="log
         if made is not None:
             nodes.append(made)
             current = made.output[0]
+    if not nodes:
+        raise ValueError("export_onnx got no layer that computes anything (only Dropout, or none)")
     nodes[-1].output[0] = output_name
     graph = helper.make_graph(
         nodes, "tinynet",
@@ -73,6 +75,8 @@ def _node(layer, name, source, weights):
     if isinstance(layer, nn.ReLU):
         return node("Relu", [source])
     if isinstance(layer, nn.LocalResponseNorm):
+        if layer.size % 2 == 0:  # ONNX centres its window, which needs an odd size
+            raise ValueError(f"{name}: ONNX's LRN needs an odd size; got {layer.size}")
         alpha = layer.alpha if layer.alpha_over_n else layer.alpha * layer.size
         return node("LRN", [source], size=layer.size, alpha=alpha, beta=layer.beta, bias=layer.k)
     if isinstance(layer, nn.MaxPool2d):

@@ -23,7 +23,7 @@ from .formats import (
     read_idx,
     write_idx,
 )
-from .imagenet import imagenet_classes
+from .imagenet import imagenet_classes, imagenet_synsets
 from .loader import DataLoader
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "FASHION_MNIST_MEAN",
     "FASHION_MNIST_STD",
     "imagenet_classes",
+    "imagenet_synsets",
     "IMG_EXTENSIONS",
     "ImageFolder",
     "TensorDataset",
