@@ -263,8 +263,9 @@ def test_a_checkpoint_of_another_preset_is_refused(image_folder, tmp_path, capsy
 
 
 @pytest.mark.skipif(backend.gpu_available(), reason="checks the message shown when no GPU is present")
-def test_gpu_without_cupy_is_a_one_line_error(image_folder, capsys):
-    assert "gpu" in one_line_error(capsys, "train", "--data", image_folder, *TINY, "--device", "gpu")
+def test_gpu_without_cupy_is_a_one_line_error(image_folder, tmp_path, capsys):
+    assert "gpu" in one_line_error(capsys, "train", "--data", image_folder, *TINY, "--device", "gpu", "--run-dir",
+                                   tmp_path / "run")
 
 
 def test_the_default_run_learns_on_a_reduced_budget(tmp_path, capsys):

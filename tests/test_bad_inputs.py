@@ -109,16 +109,17 @@ def test_skip_bad_says_how_many_images_it_left_out(image_folder, tmp_path, capsy
 
 
 def test_folders_that_are_not_image_folders(tmp_path, capsys):
-    assert "no train/ folder" in one_line_error(capsys, "train", "--data", tmp_path / "missing", *TINY)
+    run_dir = ["--run-dir", tmp_path / "run"]
+    assert "no train/ folder" in one_line_error(capsys, "train", "--data", tmp_path / "missing", *TINY, *run_dir)
     (tmp_path / "a-file").write_text("x")
-    assert "no train/ folder" in one_line_error(capsys, "train", "--data", tmp_path / "a-file", *TINY)
+    assert "no train/ folder" in one_line_error(capsys, "train", "--data", tmp_path / "a-file", *TINY, *run_dir)
     (tmp_path / "empty" / "train").mkdir(parents=True)
     (tmp_path / "empty" / "val").mkdir()
-    assert "class subfolders" in one_line_error(capsys, "train", "--data", tmp_path / "empty", *TINY)
+    assert "class subfolders" in one_line_error(capsys, "train", "--data", tmp_path / "empty", *TINY, *run_dir)
     for split in ("train", "val"):
         (tmp_path / "one" / split / "only").mkdir(parents=True)
         Image.new("RGB", (40, 40)).save(tmp_path / "one" / split / "only" / "a.png")
-    assert "at least 2" in one_line_error(capsys, "train", "--data", tmp_path / "one", *TINY)
+    assert "at least 2" in one_line_error(capsys, "train", "--data", tmp_path / "one", *TINY, *run_dir)
 
 
 # -- the run folder ----------------------------------------------------------------------
