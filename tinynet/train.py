@@ -35,7 +35,6 @@ class NonFiniteWeightsError(NonFiniteError):
     def __init__(self, step, names):
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         super().__init__(step, f"the weights of {shown} became NaN or infinite")
-        self.names = names
 
 
 def check_finite_weights(model, step):

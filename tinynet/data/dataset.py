@@ -169,7 +169,8 @@ class ImageFolder(Dataset):
         dropped = set(paths)
         self.samples = [sample for sample in self.samples if sample[0] not in dropped]
         self.targets = [label for _, label in self.samples]
-        self.skipped += [path for path in paths if path not in self.skipped]
+        known = set(self.skipped)
+        self.skipped += [path for path in paths if path not in known]
 
     def _is_image(self, name):
         # Names starting with a dot are hidden files, such as the "._photo.jpg" resource forks
