@@ -64,8 +64,11 @@ class Preset:
     input_size: int
     convs: tuple
     hidden: int  # width of the two hidden fully-connected layers
-    init: str  # "paper": N(0, 0.01) weights and the given biases; "kaiming": He normal
+    init: str  # the preset's own weights at the start: one of INITS
     dropout: float = 0.5
+    # "outputs" of fc6 and fc7, as section 4.2 says; torchvision drops their "inputs",
+    # and its parameter names (classifier.1, .4, .6) follow from that order.
+    dropout_on: str = "outputs"
     hidden_bias: float = 0.0
 
 
@@ -106,7 +109,8 @@ PRESETS = {
             ConvSpec(256, 3, padding=1, pool=True),
         ),
         hidden=4096,
-        init="kaiming",
+        init="pytorch",
+        dropout_on="inputs",
     ),
     # 28x28 input ends as 2x2 maps after the three poolings; He initialisation trains
     # a net this small in a few epochs where N(0, 0.01) needs many more.
@@ -124,8 +128,16 @@ PRESETS = {
         # With 256 rather than 4096 hidden units, dropping half of them regularises
         # far harder than in the paper and slows a five-minute run by two points.
         dropout=0.25,
+        dropout_on="inputs",  # the placement its default run was tuned with
     ),
 }
+
+# How a model's weights start (section 5 of the paper, and what learns instead):
+#   paper    N(0, 0.01) weights; biases 1 in conv2, conv4, conv5, fc6, fc7, 0 elsewhere.
+#   kaiming  He-normal weights (std sqrt(2 / fan_in)), zero biases, fc8 N(0, 0.01).
+#   pytorch  torchvision's: PyTorch's default kaiming_uniform_(a=sqrt(5)) weights and
+#            U(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases.
+INITS = ("paper", "kaiming", "pytorch")
 
 
 def feature_size(preset, input_size):
@@ -161,17 +173,19 @@ def input_size_advice(preset_name, input_size):
 class AlexNet(nn.Module):
     """features (conv blocks) -> flatten -> classifier (three fully-connected layers)."""
 
-    def __init__(self, preset="small", num_classes=1000, in_channels=3):
+    def __init__(self, preset="small", num_classes=1000, in_channels=3, init=None):
         super().__init__()
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}: expected one of {sorted(PRESETS)}")
+        if init not in (None, *INITS):
+            raise ValueError(f"unknown init {init!r}: expected one of {INITS}")
         self.preset_name, self.preset = preset, PRESETS[preset]
         self.num_classes, self.in_channels = num_classes, in_channels
         self.features = nn.Sequential(*conv_layers(self.preset, in_channels))
         side = feature_size(self.preset, self.preset.input_size)
         self.classifier = nn.Sequential(*classifier_layers(self.preset, self.preset.convs[-1].out_channels * side**2,
                                                            num_classes))
-        initialise(self)
+        initialise(self, init or self.preset.init)
 
     def extra_repr(self):
         return f"preset={self.preset_name!r}, num_classes={self.num_classes}, in_channels={self.in_channels}"
@@ -202,36 +216,36 @@ def conv_layers(preset, in_channels):
 
 
 def classifier_layers(preset, in_features, num_classes):
-    """Two hidden layers with dropout before each (section 4.2), then the class scores.
-
-    Dropout comes before each Linear, as in torchvision, so the parameter names
-    (classifier.1, classifier.4, classifier.6) match its checkpoints.
-    """
-    return [
-        nn.Dropout(preset.dropout), nn.Linear(in_features, preset.hidden), nn.ReLU(),
-        nn.Dropout(preset.dropout), nn.Linear(preset.hidden, preset.hidden), nn.ReLU(),
-        nn.Linear(preset.hidden, num_classes),
-    ]
+    """Two hidden layers with dropout (section 4.2), then the class scores."""
+    fc6, fc7, fc8 = (nn.Linear(in_features, preset.hidden), nn.Linear(preset.hidden, preset.hidden),
+                     nn.Linear(preset.hidden, num_classes))
+    if preset.dropout_on == "inputs":
+        return [nn.Dropout(preset.dropout), fc6, nn.ReLU(), nn.Dropout(preset.dropout), fc7, nn.ReLU(), fc8]
+    return [fc6, nn.ReLU(), nn.Dropout(preset.dropout), fc7, nn.ReLU(), nn.Dropout(preset.dropout), fc8]
 
 
-def initialise(model):
-    """Section 5: weights from N(0, 0.01); biases 1 in conv2, conv4, conv5 and the
-    hidden fully-connected layers ("this accelerates the early stages of learning by
-    providing the ReLUs with positive inputs"), 0 elsewhere.
-
-    Kaiming presets keep the layers' He-normal weights and zero biases, except for
-    the class scores: N(0, 0.01) there makes every class start equally likely (loss
-    ln(classes)) instead of confidently wrong, which costs the first epoch.
-    """
+def initialise(model, init):
+    """Set every conv and linear layer's starting weights by the scheme ``init`` (see INITS)."""
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
     linears = [m for m in model.classifier if isinstance(m, nn.Linear)]
-    if model.preset.init != "paper":
-        nn.init.normal_(linears[-1].weight, 0.0, 0.01)
+    if init == "paper":
+        # Section 5: biases of 1 "accelerate the early stages of learning by providing
+        # the ReLUs with positive inputs".
+        biases = [spec.bias for spec in model.preset.convs] + [model.preset.hidden_bias] * 2 + [0.0]
+        for layer, bias in zip(convs + linears, biases):
+            nn.init.normal_(layer.weight, 0.0, 0.01)
+            nn.init.constant_(layer.bias, bias)
         return
-    biases = [spec.bias for spec in model.preset.convs] + [model.preset.hidden_bias] * 2 + [0.0]
-    for layer, bias in zip(convs + linears, biases):
-        nn.init.normal_(layer.weight, 0.0, 0.01)
-        nn.init.constant_(layer.bias, bias)
+    if init == "pytorch":
+        for layer in convs + linears:
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5))
+            bound = 1 / math.sqrt(math.prod(layer.weight.shape[1:]))
+            nn.init.uniform_(layer.bias, -bound, bound)
+        return
+    # kaiming: the layers already start He-normal with zero biases. N(0, 0.01) class
+    # scores make every class start equally likely (loss ln(classes)) instead of
+    # confidently wrong, which costs the first epoch.
+    nn.init.normal_(linears[-1].weight, 0.0, 0.01)
 
 
 # -- the command line ------------------------------------------------------------------
@@ -245,11 +259,21 @@ def initialise(model):
 
 # The default run: the small preset on the embedded Fashion-MNIST subset, sized to
 # finish in under five minutes on two CPU cores. Flags override each value.
-DEFAULT_RUN = dict(preset="small", epochs=6, batch_size=64, lr=0.02, schedule="step", lr_step=4, pca=False)
-# Section 5 of the paper: batch 128, momentum 0.9, weight decay 5e-4, lr 0.01 divided by
-# 10 when the validation error stops improving; section 4.1: PCA colour augmentation.
-PAPER_RECIPE = dict(preset="paper", epochs=90, batch_size=128, lr=0.01, schedule="plateau", lr_step=30, pca=True)
-COMMON = dict(momentum=0.9, weight_decay=5e-4, update="paper", patience=2, seed=0, skip_bad=False)
+DEFAULT_RUN = dict(preset="small", epochs=6, batch_size=64, lr=0.02, schedule="step", lr_step=4, pca=False,
+                   init=None, warmup=0)
+# Section 5 of the paper, literally: batch 128, momentum 0.9, weight decay 5e-4, N(0, 0.01)
+# weights, biases of 1, lr 0.01 divided by 10 when the validation error stops improving;
+# section 4.1: PCA colour augmentation. On a 10-class folder it diverges in its first steps
+# and ends at chance (README, "Training on an image folder"), so it is one flag away
+# (--recipe paper) rather than the default.
+PAPER_RECIPE = dict(preset="paper", epochs=90, batch_size=128, lr=0.01, schedule="plateau", lr_step=30, pca=True,
+                    init="paper", warmup=0)
+# The default for folders: the paper's recipe with two changes, measured to learn from the
+# first epoch: He initialisation (He et al. 2015) and a linear warm-up of the learning rate
+# over the first steps (Goyal et al. 2017).
+FOLDER_RECIPE = PAPER_RECIPE | dict(init="kaiming", warmup=100)
+RECIPES = {"folder": FOLDER_RECIPE, "paper": PAPER_RECIPE}
+COMMON = dict(momentum=0.9, weight_decay=5e-4, update="paper", patience=2, seed=0, skip_bad=False, record_norms=0)
 
 # A resumed run keeps the settings it started with, which its checkpoint records. Those
 # that decide its model or its batches cannot change without breaking the exact resume,
@@ -257,8 +281,9 @@ COMMON = dict(momentum=0.9, weight_decay=5e-4, update="paper", patience=2, seed=
 # come back with their saved state, so such flags are ignored, and said to be. The data
 # may move (--data names its new place), but its training images must stay the same:
 # their fingerprint is compared once the folder is read.
-FIXED_ON_RESUME = ("preset", "input_size", "batch_size", "limit", "seed", "pca")
-RESTORED_ON_RESUME = ("lr", "momentum", "weight_decay", "update", "schedule", "patience", "lr_step")
+FIXED_ON_RESUME = ("recipe", "preset", "input_size", "batch_size", "limit", "seed", "pca", "init")
+RESTORED_ON_RESUME = ("lr", "momentum", "weight_decay", "update", "schedule", "patience", "lr_step", "warmup",
+                      "record_norms")
 SETTINGS = ("data", "skip_bad") + FIXED_ON_RESUME + RESTORED_ON_RESUME + ("epochs",)
 
 
@@ -277,7 +302,7 @@ def reported_as_usage_errors():
 
 def train_command(args):
     run_dir = Path(args.run_dir or f"runs/{Path(str(args.data or EMBEDDED)).name}-"
-                                   f"{args.preset or recipe_of(args.data)['preset']}")
+                                   f"{args.preset or recipe_of(args.data, args.recipe)['preset']}")
     if args.resume and not (run_dir / "checkpoint.npz").is_file():
         raise UsageError(f"no checkpoint at {run_dir / 'checkpoint.npz'} to resume: check --run-dir, or start the "
                          "run without --resume")
@@ -313,22 +338,24 @@ def train_in(run, args):
     if len(data.train) == 0:
         raise UsageError(f"{len(data.train.dataset)} training images make no full batch of {args.batch_size}")
     config = dict(num_classes=len(data.classes), in_channels=data.in_channels, classes=data.classes,
-                  mean=list(data.mean), std=list(data.std), fingerprint=data.fingerprint) | {
+                  mean=list(data.mean), std=list(data.std), pca_basis=data.pca, fingerprint=data.fingerprint) | {
                       key: getattr(args, key) for key in SETTINGS}
     tinynet.manual_seed(args.seed)
-    model = AlexNet(args.preset, len(data.classes), data.in_channels).to(args.device)
+    model = AlexNet(args.preset, len(data.classes), data.in_channels, args.init).to(args.device)
     optimizer = optim.SGD(model.parameters(), args.lr, args.momentum, args.weight_decay, args.update)
     scheduler = {"plateau": lambda: optim.ReduceLROnPlateau(optimizer, patience=args.patience),
                  "step": lambda: optim.StepLR(optimizer, args.lr_step), "none": lambda: None}[args.schedule]()
+    # Warm-up from lr / warmup at the first step to lr at step `warmup`, one step at a time.
+    warmup = optim.LinearLR(optimizer, 1 / args.warmup, total_iters=args.warmup) if args.warmup else None
     run.check_free_space(checkpoint_bytes(model))
     print(f"training the {args.preset} AlexNet ({sum(p.size for p in model.parameters()):,} parameters) on "
           f"{args.data}: {len(data.train.dataset):,} training and {len(data.val.dataset):,} validation images, "
           f"{len(data.classes)} classes, {args.epochs} epochs on {args.device}; writing to {run.path}/", flush=True)
-    prepare_train = batch_preparer(data.mean, data.std, args.device, args.pca and data.in_channels == 3, args.seed)
+    prepare_train = batch_preparer(data.mean, data.std, args.device, data.pca if args.pca else None, args.seed)
     prepare_val = batch_preparer(data.mean, data.std, args.device)
     try:
         status = fit(model, data, optimizer, scheduler, run, config, args.epochs, prepare_train, prepare_val,
-                     resume=args.resume, progress=not args.quiet)
+                     resume=args.resume, progress=not args.quiet, warmup=warmup, record_norms=args.record_norms)
     except (CheckpointError, CheckpointMismatchError) as error:
         raise UsageError(str(error)) from error
     except (NonFiniteError, SaveError) as error:
@@ -365,14 +392,19 @@ def settle_settings(run, args):
     elif run.holds_results():
         raise UsageError(f"{run.path} already holds a run: add --resume to continue it, or choose another --run-dir")
     args.data = normalised_data(args.data or EMBEDDED)
-    for key, value in (COMMON | recipe_of(args.data)).items():
+    for key, value in (COMMON | recipe_of(args.data, args.recipe)).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    args.recipe = args.recipe or ("default" if args.data == EMBEDDED else "folder")
     return True
 
 
-def recipe_of(data):
-    return DEFAULT_RUN if data in (None, EMBEDDED) else PAPER_RECIPE
+def recipe_of(data, recipe=None):
+    """The settings a run starts from: those of ``recipe``, or the default run's on the
+    embedded data and the folder recipe on a folder."""
+    if recipe is not None:
+        return RECIPES[recipe]
+    return DEFAULT_RUN if data in (None, EMBEDDED) else FOLDER_RECIPE
 
 
 def normalised_data(data):
@@ -625,7 +657,11 @@ def parse_args(argv):
     train = commands.add_parser("train", help="train a preset on the embedded data or an image folder")
     train.add_argument("--data", help="folder with train/ and val/ class folders, "
                        f"or {EMBEDDED} (default: the embedded subset)")
+    train.add_argument("--recipe", choices=sorted(RECIPES), help="folder (default on a folder): the paper's recipe "
+                       "with He initialisation and a warm-up, which learns; paper: the paper's literal recipe")
     train.add_argument("--preset", choices=sorted(PRESETS), help="default: small on the embedded data, else paper")
+    train.add_argument("--init", choices=INITS, help="starting weights: paper N(0, 0.01) and biases of 1, kaiming "
+                       "(He normal), pytorch (torchvision's); default: the recipe's, else the preset's")
     train.add_argument("--input-size", type=positive_int, help="crop size; default: the preset's (227 paper/seed, 224 "
                        "torchvision, 28 small)")
     train.add_argument("--epochs", type=positive_int, help="epochs in all (a resumed run trains up to this)")
@@ -639,7 +675,11 @@ def parse_args(argv):
                        help="plateau: lr/10 when validation error stalls (paper); step: lr/10 every --lr-step epochs")
     train.add_argument("--patience", type=natural, help="epochs without improvement before lr/10 (default 2)")
     train.add_argument("--lr-step", type=positive_int)
+    train.add_argument("--warmup", type=natural, help="steps of linear learning-rate warm-up (0: none; folder "
+                       "recipe: 100)")
     train.add_argument("--pca", action=argparse.BooleanOptionalAction, help="PCA colour augmentation (RGB only)")
+    train.add_argument("--record-norms", type=natural, metavar="STEPS", help="every STEPS steps, record each layer's "
+                       "weight and gradient norms in norms.csv and norms.png (default 0: off)")
     train.add_argument("--workers", type=natural, default=2, help="background threads decoding images")
     train.add_argument("--skip-bad", action=argparse.BooleanOptionalAction,
                        help="leave out images that cannot be decoded, and count them (a resumed run keeps its choice)")

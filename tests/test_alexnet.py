@@ -51,6 +51,43 @@ def test_paper_initialisation_follows_section_5():
     assert [float(m.bias.data.mean()) for m in model.classifier if isinstance(m, tinynet.nn.Linear)] == [1, 1, 0]
 
 
+def test_paper_and_seed_drop_the_outputs_of_fc6_and_fc7_as_section_4_2_says():
+    for preset in ("paper", "seed"):
+        kinds = [type(m).__name__ for m in alexnet.AlexNet(preset, num_classes=10).classifier]
+        assert kinds == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+
+
+def test_torchvision_drops_the_inputs_of_fc6_and_fc7_as_torchvision_does():
+    kinds = [type(m).__name__ for m in alexnet.AlexNet("torchvision", num_classes=10).classifier]
+    assert kinds == ["Dropout", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Linear"]
+
+
+def test_torchvision_preset_starts_from_pytorchs_default_initialisation():
+    model = alexnet.AlexNet("torchvision", num_classes=10)
+    for _, layer in model.named_modules():
+        if isinstance(layer, (tinynet.nn.Conv2d, tinynet.nn.Linear)):
+            bound = 1 / math.sqrt(math.prod(layer.weight.shape[1:]))  # kaiming_uniform_(a=sqrt(5))
+            for values in (layer.weight.data, layer.bias.data):
+                assert np.abs(values).max() <= bound and np.abs(values).max() > 0.9 * bound
+            # U(-b, b) has std b / sqrt(3)
+            assert float(layer.weight.data.std()) == pytest.approx(bound / math.sqrt(3), rel=0.05)
+
+
+def test_kaiming_init_gives_he_weights_zero_biases_and_small_class_scores():
+    model = alexnet.AlexNet("paper", num_classes=10, init="kaiming")
+    linears = [m for m in model.classifier if isinstance(m, tinynet.nn.Linear)]
+    conv3 = [m for m in model.features if isinstance(m, tinynet.nn.Conv2d)][2]
+    assert float(conv3.weight.data.std()) == pytest.approx(math.sqrt(2 / (256 * 9)), rel=0.02)
+    assert float(linears[-1].weight.data.std()) == pytest.approx(0.01, rel=0.05)
+    layers = [m for m in [*model.features, *linears] if getattr(m, "bias", None) is not None]
+    assert all(float(np.abs(m.bias.data).max()) == 0 for m in layers)
+
+
+def test_an_unknown_init_is_refused_by_name():
+    with pytest.raises(ValueError, match="unknown init 'xavier': expected one of"):
+        alexnet.AlexNet("paper", num_classes=10, init="xavier")
+
+
 def test_summary_prints_every_layer_and_the_totals(capsys):
     assert alexnet.main(["summary", "--preset", "paper"]) == 0
     out = capsys.readouterr().out
@@ -207,7 +244,7 @@ def test_a_signal_after_training_before_evaluation_resumes_with_the_evaluation(i
 
 
 def test_a_failed_metrics_write_names_the_checkpoint_just_written(image_folder, tmp_path, monkeypatch, capsys):
-    def full_disk(self, history):
+    def full_disk(self, history, norms=()):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(run_folder.RunFolder, "write_results", full_disk)

@@ -25,9 +25,10 @@ from .cli import TINY, one_line_error, outcome
 
 @pytest.fixture
 def trained(image_folder, tmp_path, capsys):
-    """A finished one-epoch run of the small preset on the image folder: its run folder."""
+    """A finished one-epoch run of the small preset on the image folder, at a constant
+    learning rate (no warm-up): its run folder."""
     run_dir = tmp_path / "run"
-    assert alexnet.main(["train", "--data", str(image_folder), *TINY, "--run-dir", str(run_dir)]) == 0
+    assert alexnet.main(["train", "--data", str(image_folder), *TINY, "--warmup", "0", "--run-dir", str(run_dir)]) == 0
     capsys.readouterr()
     return run_dir
 

@@ -235,3 +235,45 @@ def test_step_lr_refuses_a_step_that_would_divide_by_zero():
     sgd = optim.SGD([parameter()], lr=0.1)
     with pytest.raises(ValueError, match="step_size >= 1"):
         optim.StepLR(sgd, step_size=0)
+
+
+def test_linear_lr_warms_up_linearly_then_holds():
+    optimizer = optim.SGD([parameter([0.0])], lr=0.01)
+    warmup = optim.LinearLR(optimizer, start_factor=0.25, total_iters=3)
+    rates = [optimizer.lr]
+    for _ in range(5):
+        warmup.step()
+        rates.append(optimizer.lr)
+    np.testing.assert_allclose(rates, [0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01])
+
+
+def test_linear_lr_keeps_a_division_made_during_the_warm_up():
+    """Chained like PyTorch's: a plateau's lr/10 in the middle of the warm-up is kept."""
+    optimizer = optim.SGD([parameter([0.0])], lr=0.01)
+    warmup = optim.LinearLR(optimizer, start_factor=0.5, total_iters=2)
+    warmup.step()
+    optimizer.lr /= 10
+    warmup.step()
+    assert optimizer.lr == pytest.approx(0.001)
+
+
+def test_linear_lr_state_round_trips_and_continues_identically():
+    first = optim.SGD([parameter([0.0])], lr=0.1)
+    warmup = optim.LinearLR(first, start_factor=0.1, total_iters=10)
+    for _ in range(4):
+        warmup.step()
+    second = optim.SGD([parameter([0.0])], lr=0.1)
+    resumed = optim.LinearLR(second, start_factor=0.1, total_iters=10)
+    second.load_state_dict(first.state_dict())
+    resumed.load_state_dict(warmup.state_dict())
+    for _ in range(8):
+        warmup.step()
+        resumed.step()
+        assert second.lr == first.lr
+
+
+@pytest.mark.parametrize("kwargs", [dict(start_factor=0), dict(start_factor=1.5), dict(total_iters=0)])
+def test_linear_lr_refuses_bad_arguments(kwargs):
+    optimizer = optim.SGD([parameter([0.0])], lr=0.01)
+    with pytest.raises(ValueError, match="LinearLR needs factors in"):
+        optim.LinearLR(optimizer, **kwargs)

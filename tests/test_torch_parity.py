@@ -286,3 +286,15 @@ def test_schedules_match_torch():
         step_lr.step()
         torch_step_lr.step()
         assert sgd.lr == pytest.approx(torch_sgd.param_groups[0]["lr"], rel=1e-12)
+
+
+def test_linear_warm_up_matches_torch_linear_lr():
+    sgd = optim.SGD([nn.Parameter(np.zeros(1, dtype=np.float32))], lr=0.01)
+    torch_sgd = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
+    warmup = optim.LinearLR(sgd, start_factor=0.01, total_iters=100)
+    torch_warmup = torch.optim.lr_scheduler.LinearLR(torch_sgd, start_factor=0.01, total_iters=100)
+    for _ in range(120):
+        assert sgd.lr == pytest.approx(torch_sgd.param_groups[0]["lr"], rel=1e-9)
+        torch_sgd.step()
+        warmup.step()
+        torch_warmup.step()

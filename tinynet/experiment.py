@@ -7,6 +7,7 @@ one checkpoint and take it back exactly. ``training_run.fit`` runs the epochs.
 """
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .data import (
     ImageFolder,
     TensorDataset,
     load_fashion_mnist,
+    read_rgb,
     transforms,
 )
 from .tensor import Tensor
@@ -36,8 +38,9 @@ class ImageData:
     val: DataLoader
     classes: list
     in_channels: int
-    mean: tuple
+    mean: tuple  # per channel on the 0..1 scale: the training images' own for a folder
     std: tuple
+    pca: tuple = None  # (eigenvalues, eigenvectors) of the training images' RGB, for PCALighting
     fingerprint: str = None  # of the training samples, to tell on resume whether they are the same
 
     @property
@@ -128,13 +131,33 @@ def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, li
             raise ValueError(f"{root}: val/ classes {val.classes} differ from train/ classes {train.classes}")
     _check_images([folder for folder in (train, val) if folder is not None], skip_bad, workers, progress)
     loader = dict(num_workers=workers, seed=seed)
+    if val_only:  # evaluation normalises with the statistics of the images the model trained on
+        return ImageData(train=None, val=DataLoader(val, max(1, batch_size // val_crops), **loader),
+                         classes=val.classes, in_channels=3, mean=None, std=None)
+    statistics = training_statistics(train, input_size, workers)
     return ImageData(
-        train=None if val_only else DataLoader(train, batch_size, shuffle=True, drop_last=True, **loader),
+        train=DataLoader(train, batch_size, shuffle=True, drop_last=True, **loader),
         val=DataLoader(val, max(1, batch_size // val_crops), **loader),
-        classes=val.classes, in_channels=3, mean=transforms.IMAGENET_MEAN, std=transforms.IMAGENET_STD,
-        fingerprint=None if val_only else _fingerprint(
+        classes=val.classes, in_channels=3, mean=statistics.mean, std=statistics.std,
+        pca=(statistics.eigenvalues, statistics.eigenvectors),
+        fingerprint=_fingerprint(
             [*train.classes] + [f"{Path(path).relative_to(root)}\t{label}" for path, label in train.samples]),
     )
+
+
+# Training images whose pixels give a folder's statistics: a sample spread over the whole
+# set pins the mean and spread of its pixels to about three decimals, where decoding a
+# million ImageNet photos would take an hour.
+STATISTICS_SAMPLE = 2000
+
+
+def training_statistics(folder, input_size, workers=0):
+    """transforms.RGBStatistics of the training images as the net sees them before
+    cropping (rescaled to 256x256), from up to STATISTICS_SAMPLE of them."""
+    rescale = transforms.Compose(_rescale(input_size) + [transforms.ToCHW()])
+    paths = [folder.samples[i][0] for i in _spread(len(folder.samples), STATISTICS_SAMPLE)]
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # Pillow decodes without the GIL
+        return transforms.rgb_statistics(pool.map(lambda path: rescale(read_rgb(path)), paths))
 
 
 def _fingerprint(lines):
@@ -167,13 +190,14 @@ def eval_transform(input_size, crops=1):
     return transforms.Compose(_rescale(input_size) + [view, transforms.ToCHW()])
 
 
-def batch_preparer(mean, std, device, pca=False, seed=0):
+def batch_preparer(mean, std, device, pca=None, seed=0):
     """``prepare(images, labels, step)``: uint8 batch -> float32 Tensor and labels on ``device``.
 
-    PCA colour augmentation (section 4.1) draws from a generator of (seed, step), so a
+    ``pca``, the (eigenvalues, eigenvectors) of the training images' colours, turns on
+    PCA colour augmentation (section 4.1). It draws from a generator of (seed, step), so a
     resumed run repeats it exactly.
     """
-    normalise, lighting = transforms.Normalize(mean, std), transforms.PCALighting() if pca else None
+    normalise, lighting = transforms.Normalize(mean, std), transforms.PCALighting(*pca) if pca else None
 
     def prepare(images, labels, step):
         x = backend.to_device(images, device)
@@ -187,10 +211,10 @@ def batch_preparer(mean, std, device, pca=False, seed=0):
 # -- checkpoints of a training run -----------------------------------------------------
 
 
-def save_training_state(path, model, optimizer, scheduler, progress, config, history=()):
-    """One atomic .npz: weights, velocities, schedule, progress (epoch, step, batch and
-    the running totals of an unfinished epoch), the metrics of every finished epoch
-    (``history``), RNG, config."""
+def save_training_state(path, model, optimizer, scheduler, progress, config, history=(), warmup=None, norms=()):
+    """One atomic .npz: weights, velocities, schedule and warm-up, progress (epoch, step,
+    batch and the running totals of an unfinished epoch), the metrics of every finished
+    epoch (``history``), the recorded layer norms, RNG, config."""
     arrays = {f"model.{name}": array for name, array in model.state_dict().items()}
     optimizer_state = optimizer.state_dict()
     arrays.update({f"optimizer.{k}": v for k, v in optimizer_state.items() if k.startswith("velocity.")})
@@ -198,8 +222,10 @@ def save_training_state(path, model, optimizer, scheduler, progress, config, his
         "config": config,
         "progress": progress,
         "history": list(history),
+        "norms": list(norms),
         "optimizer": {k: v for k, v in optimizer_state.items() if not k.startswith("velocity.")},
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "warmup": warmup.state_dict() if warmup is not None else None,
         "rng": backend.get_rng_state(),
     }
     save_checkpoint(path, arrays, meta)
@@ -232,7 +258,7 @@ def model_state(arrays):
     return {name[len("model."):]: array for name, array in arrays.items() if name.startswith("model.")}
 
 
-def restore_training_state(arrays, meta, model, optimizer=None, scheduler=None):
+def restore_training_state(arrays, meta, model, optimizer=None, scheduler=None, warmup=None):
     """Load what ``save_training_state`` wrote; returns the saved progress dict."""
     model.load_state_dict(model_state(arrays))
     if optimizer is not None:
@@ -240,6 +266,8 @@ def restore_training_state(arrays, meta, model, optimizer=None, scheduler=None):
         optimizer.load_state_dict(meta["optimizer"] | velocities)
     if scheduler is not None and meta["scheduler"] is not None:
         scheduler.load_state_dict(meta["scheduler"])
+    if warmup is not None and meta.get("warmup") is not None:
+        warmup.load_state_dict(meta["warmup"])
     backend.set_rng_state(meta["rng"])
     return meta["progress"]
 

@@ -167,3 +167,35 @@ class ReduceLROnPlateau:
 
     def load_state_dict(self, state):
         self.best, self.bad_epochs = float(state["best"]), int(state["bad_epochs"])
+
+
+class LinearLR:
+    """Scale the learning rate linearly from ``start_factor`` to ``end_factor`` over
+    ``total_iters`` calls of ``step()``, then leave it: a warm-up when stepped after every
+    batch (Goyal et al. 2017, "Accurate, Large Minibatch SGD", section 2.2).
+
+    Each step multiplies the rate by the ratio of this factor to the last, as PyTorch's
+    LinearLR does, so an epoch schedule that divides the rate meanwhile still counts.
+    """
+
+    def __init__(self, optimizer, start_factor=1 / 3, end_factor=1.0, total_iters=5):
+        if not 0 < start_factor <= 1 or not 0 < end_factor <= 1 or total_iters < 1:
+            raise ValueError(f"LinearLR needs factors in (0, 1] and total_iters >= 1; got {start_factor}, "
+                             f"{end_factor} and {total_iters}")
+        self.optimizer, self.start_factor, self.end_factor = optimizer, start_factor, end_factor
+        self.total_iters, self.last_epoch = total_iters, 0
+        optimizer.lr *= start_factor
+
+    def _factor(self, iteration):
+        done = min(iteration, self.total_iters) / self.total_iters
+        return self.start_factor + (self.end_factor - self.start_factor) * done
+
+    def step(self):
+        self.last_epoch += 1
+        self.optimizer.lr *= self._factor(self.last_epoch) / self._factor(self.last_epoch - 1)
+
+    def state_dict(self):
+        return {"last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state):
+        self.last_epoch = int(state["last_epoch"])

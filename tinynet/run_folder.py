@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from .atomic_file import atomic_write, stale_temporaries
-from .viz import plot_training_curves
+from .viz import plot_layer_norms, plot_training_curves
 
 LOCK_NAME = ".lock"
 METRICS_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_top5", "lr", "images_per_second")
@@ -38,6 +38,7 @@ class RunFolder:
         self.checkpoint = self.path / "checkpoint.npz"
         self.metrics = self.path / "metrics.csv"
         self.curves = self.path / "curves.png"
+        self.norms, self.norm_plot = self.path / "norms.csv", self.path / "norms.png"
         self.removed_temporaries = []
         self._lock = None
 
@@ -93,13 +94,21 @@ class RunFolder:
             raise RunFolderError(f"{self.path} has {free / 1e6:.0f} MB free; a checkpoint of this run needs about "
                                  f"{needed_bytes / 1e6:.0f} MB: free some space or choose another --run-dir")
 
-    def write_results(self, history):
-        """metrics.csv and curves.png from ``history``, one dict per finished epoch."""
-        with atomic_write(self.metrics, "w") as file:
-            writer = csv.DictWriter(file, fieldnames=METRICS_FIELDS)
-            writer.writeheader()
-            writer.writerows(history)
+    def write_results(self, history, norms=()):
+        """metrics.csv and curves.png from ``history``, one dict per finished epoch, and
+        norms.csv and norms.png from ``norms``, the rows of a NormRecorder, if any."""
+        _write_csv(self.metrics, METRICS_FIELDS, history)
         plot_training_curves(history, path=self.curves)
+        if norms:
+            _write_csv(self.norms, list(norms[0]), norms)
+            plot_layer_norms(norms, path=self.norm_plot)
+
+
+def _write_csv(path, fields, rows):
+    with atomic_write(path, "w") as file:
+        writer = csv.DictWriter(file, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def _lock_file(descriptor):

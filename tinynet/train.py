@@ -58,8 +58,8 @@ def train_epoch(model, loader, optimizer, prepare, first_step=0, on_step=None, p
     """One pass over ``loader``: forward, loss, backward, update.
 
     ``first_step`` numbers the first batch (steps count across epochs, so NaN
-    reports and checkpoints name a unique step); ``on_step(step)`` is called after
-    each update. ``totals`` (see ``new_totals``) is updated in place after each
+    reports and checkpoints name a unique step); ``on_step(step, loss)`` is called
+    after each update. ``totals`` (see ``new_totals``) is updated in place after each
     step: pass the saved totals of an interrupted epoch to make the summary cover
     the whole epoch. Returns the mean loss, accuracy and images per second of the
     epoch, and the number of steps this call ran.
@@ -87,7 +87,7 @@ def train_epoch(model, loader, optimizer, prepare, first_step=0, on_step=None, p
         bar.set_postfix(loss=f"{value:.3f}", acc=f"{totals['correct'] / totals['seen']:.3f}",
                         img_s=f"{totals['seen'] / totals['seconds']:.0f}")
         if on_step is not None:
-            on_step(step)
+            on_step(step, value)
     return _summary(totals) | {"steps": step + 1 - first_step}
 
 

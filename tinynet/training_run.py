@@ -9,11 +9,13 @@ moment loses no row and repeats none.
 
 import contextlib
 import signal
+import sys
 import threading
 from types import SimpleNamespace
 
 from .checkpoint import CheckpointError
 from .experiment import check_same_model, read_training_state, restore_training_state, save_training_state
+from .layer_norms import DivergenceGuard, NormRecorder, layer_norms
 from .optim import ReduceLROnPlateau
 from .train import NonFiniteError, check_finite_weights, evaluate, new_totals, train_epoch
 
@@ -25,26 +27,34 @@ class SaveError(RuntimeError):
 
 
 def fit(model, data, optimizer, scheduler, run, config, epochs, prepare_train, prepare_val,
-        resume=False, progress=True):
+        resume=False, progress=True, warmup=None, record_norms=0):
     """Train for ``epochs`` epochs in all, evaluating and checkpointing after each.
 
     ``run`` is an open RunFolder. Returns "done", or the name of the signal (SIGINT
     for Ctrl-C, SIGTERM) that stopped the run, once the state is saved: at a step
     boundary, with the unfinished epoch's running totals, so ``resume=True`` continues
     exactly. A NaN or infinity in the loss or the weights raises NonFiniteError naming
-    the step and the last good checkpoint.
+    the step and the last good checkpoint. ``warmup`` (optim.LinearLR) is stepped after
+    every batch, ``scheduler`` after every epoch. ``record_norms`` > 0 records every
+    layer's weight and gradient norms every that many steps (norms.csv, norms.png), and
+    a DivergenceGuard warns once if the first steps blow up.
     """
-    saver = _Saver(run, model, optimizer, scheduler, config)
+    recorder = NormRecorder(record_norms) if record_norms else None
+    saver = _Saver(run, model, optimizer, scheduler, config, warmup, recorder)
     state = {"epoch": 0, "step": 0, "batch": 0, "totals": None}
     if resume:
         state = saver.restore()
         data.train.epoch, data.train.start_batch = state["epoch"], state["batch"]
+    guard = DivergenceGuard(config["num_classes"])
     with _stop_at_step_boundary() as stop:
         for epoch in range(state["epoch"], epochs):
             position = dict(state, totals=state.get("totals") or new_totals())
 
-            def after_step(step, position=position):
+            def after_step(step, loss, position=position):
                 position.update(step=step + 1, batch=position["batch"] + 1)
+                _watch(model, step, loss, optimizer.lr, guard, recorder)
+                if warmup is not None:
+                    warmup.step()
                 if stop.signal is not None:
                     raise _StopRequested
 
@@ -72,11 +82,25 @@ def fit(model, data, optimizer, scheduler, run, config, epochs, prepare_train, p
     return "done"
 
 
+def _watch(model, step, loss, lr, guard, recorder):
+    """Record the layers' norms when due, and warn once if the first steps blow up."""
+    recording = recorder is not None and recorder.due(step)
+    if not (recording or guard.watching(step)):
+        return
+    norms = layer_norms(model)
+    if recording:
+        recorder.record(step, loss, lr, norms)
+    warning = guard.check(step, loss, lr, norms)
+    if warning is not None:
+        print(f"\nwarning: {warning}", file=sys.stderr, flush=True)
+
+
 class _Saver:
     """Writes a run's checkpoints and results, and remembers which one is the last good."""
 
-    def __init__(self, run, model, optimizer, scheduler, config):
+    def __init__(self, run, model, optimizer, scheduler, config, warmup, recorder):
         self.run, self.model, self.optimizer, self.scheduler, self.config = run, model, optimizer, scheduler, config
+        self.warmup, self.recorder = warmup, recorder
         self.history, self.last_good = [], None
 
     def restore(self):
@@ -84,12 +108,14 @@ class _Saver:
         arrays, meta = read_training_state(self.run.checkpoint)
         check_same_model(self.run.checkpoint, meta["config"], self.config)
         try:
-            progress = restore_training_state(arrays, meta, self.model, self.optimizer, self.scheduler)
+            progress = restore_training_state(arrays, meta, self.model, self.optimizer, self.scheduler, self.warmup)
             self.last_good = _describe(self.run.checkpoint, progress)
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise CheckpointError(f"{self.run.checkpoint} does not fit this run ({type(error).__name__}: "
                                   f"{error})") from error
         self.history = meta["history"]
+        if self.recorder is not None:
+            self.recorder.rows = list(meta.get("norms", []))
         self._write_results()  # a kill between the checkpoint's rename and the metrics' loses no row
         return progress
 
@@ -108,16 +134,20 @@ class _Saver:
         history = self.history + ([row] if row is not None else [])
         try:
             save_training_state(self.run.checkpoint, self.model, self.optimizer, self.scheduler, progress,
-                                self.config, history)
+                                self.config, history, self.warmup, self.norm_rows)
         except OSError as error:  # a full disk, say: the previous checkpoint is still whole
             raise SaveError(f"could not write {self.run.checkpoint}: {error.strerror or error}; the last good "
                             f"checkpoint is {self.last_good or NONE_SAVED}") from error
         self.history, self.last_good = history, _describe(self.run.checkpoint, progress)
         self._write_results()
 
+    @property
+    def norm_rows(self):
+        return self.recorder.rows if self.recorder is not None else []
+
     def _write_results(self):
         try:
-            self.run.write_results(self.history)
+            self.run.write_results(self.history, self.norm_rows)
         except OSError as error:
             raise SaveError(f"could not write the metrics in {self.run.path}: {error.strerror or error}; the last "
                             f"good checkpoint is {self.last_good}, and resuming rewrites them") from error

@@ -66,6 +66,29 @@ def plot_training_curves(history, path=None):
     return _save(fig, path)
 
 
+def plot_layer_norms(rows, path=None):
+    """The loss, and each layer's gradient and weight norms, against the step.
+
+    ``rows`` are those of norms.csv (a NormRecorder's): 'step', 'loss', and 'LAYER.grad'
+    and 'LAYER.weight' for every layer. Logarithmic axes show a gradient that grows a
+    hundredfold as plainly as one that shrinks.
+    """
+    fig = _Figure(figsize=(15, 4), layout="constrained")
+    loss_ax, grad_ax, weight_ax = fig.subplots(1, 3)
+    steps = [_number(row, "step") for row in rows]
+    loss_ax.plot(steps, [_number(row, "loss") for row in rows], color="black")
+    loss_ax.set(xlabel="step", ylabel="training loss", yscale="log")
+    layers = [key[:-len(".grad")] for key in rows[0] if key.endswith(".grad")]
+    for ax, suffix in ((grad_ax, "grad"), (weight_ax, "weight")):
+        for layer in layers:
+            ax.plot(steps, [_number(row, f"{layer}.{suffix}") for row in rows], label=layer)
+        ax.set(xlabel="step", ylabel=f"{'gradient' if suffix == 'grad' else 'weight'} norm", yscale="log")
+        ax.legend(fontsize=7)
+    for ax in (loss_ax, grad_ax, weight_ax):
+        ax.grid(True, alpha=0.3)
+    return _save(fig, path)
+
+
 def plot_filters(weights, path=None, ncols=None):
     """Convolution kernels, shape (out_channels, in_channels, kh, kw), as a grid of images.
 

@@ -24,3 +24,18 @@ def kaiming_normal_(parameter):
     activations steady through depth, so deep nets train without tuning the std."""
     fan_in = math.prod(parameter.shape[1:])
     return normal_(parameter, 0.0, math.sqrt(2.0 / fan_in))
+
+
+def uniform_(parameter, low, high):
+    """U(low, high), from the seeded generator."""
+    rng = backend.generator(parameter.device)
+    parameter.data = (rng.random(parameter.shape, dtype=parameter.dtype) * (high - low) + low).astype(parameter.dtype)
+    return parameter
+
+
+def kaiming_uniform_(parameter, a=0.0):
+    """U(-b, b) with b = sqrt(6 / ((1 + a^2) fan_in)). PyTorch's Linear and Conv2d start
+    from a = sqrt(5), which gives b = 1 / sqrt(fan_in): a third of He's variance."""
+    fan_in = math.prod(parameter.shape[1:])
+    bound = math.sqrt(6.0 / ((1 + a * a) * fan_in))
+    return uniform_(parameter, -bound, bound)
