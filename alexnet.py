@@ -6,10 +6,12 @@ dropout and 5 the initialisation.
 
 Presets:
     paper        227x227 input, 96-256-384-384-256 filters, conv2/4/5 split in two
-                 groups as on the paper's two GPUs, LRN, the paper's N(0, 0.01) init.
+                 groups as on the paper's two GPUs, LRN, dropout on the outputs of
+                 fc6 and fc7, the paper's N(0, 0.01) init.
     seed         the same layers without the groups and without LRN.
     torchvision  64-192-384-256-256 filters, padding 2, 224 input, parameter names
-                 equal to torchvision.models.alexnet so its weights load as they are.
+                 equal to torchvision.models.alexnet so its weights load as they are,
+                 and its initialisation (PyTorch's defaults).
     small        the same eight layers (5 conv, 3 FC, LRN, overlapping pooling,
                  dropout) scaled to 28x28 input (Fashion-MNIST, or 28x28 crops of
                  32x32 images as the paper took 227 crops of 256), for CPUs and the
@@ -216,7 +218,9 @@ def conv_layers(preset, in_channels):
 
 
 def classifier_layers(preset, in_features, num_classes):
-    """Two hidden layers with dropout (section 4.2), then the class scores."""
+    """Two hidden layers with dropout (section 4.2), then the class scores. Dropout is
+    inverted: kept units are scaled by 2 in training, where the paper halved every
+    output at test time; the expected activations are the same."""
     fc6, fc7, fc8 = (nn.Linear(in_features, preset.hidden), nn.Linear(preset.hidden, preset.hidden),
                      nn.Linear(preset.hidden, num_classes))
     if preset.dropout_on == "inputs":
@@ -369,7 +373,8 @@ def train_in(run, args):
         print(f"\nstopped by {status}: the state is saved in {run.checkpoint}; add --resume to continue",
               file=sys.stderr)
         return 128 + getattr(signal, status)
-    print(f"done: checkpoint, metrics.csv and curves.png in {run.path}/")
+    written = "metrics.csv, curves.png, norms.csv and norms.png" if args.record_norms else "metrics.csv and curves.png"
+    print(f"done: checkpoint, {written} in {run.path}/")
     return 0
 
 

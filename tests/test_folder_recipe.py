@@ -2,16 +2,22 @@
 folder's own pixel statistics."""
 
 import csv
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import alexnet
+import tinynet
+from tinynet import functional, optim
 from tinynet.checkpoint import load_checkpoint
 from tinynet.data import transforms
+from tinynet.data.fashion_folder import write_fashion_mnist_folder
+from tinynet.experiment import batch_preparer, image_data
 
 from .cli import TINY, run
 
@@ -28,10 +34,10 @@ def build_folder(out, *flags):
 def test_the_script_builds_an_imagenet_layout_folder_of_colour_jpegs(tmp_path):
     out = build_folder(tmp_path / "folder", "--train-per-class", 3, "--val-per-class", 2, "--image-size", 64,
                        "--idx-folder", tmp_path / "no-such-folder")
-    assert "30 training and 20 validation images of 64x64, 10 classes, from the Fashion-MNIST subset" in out
+    assert "30 training and 20 validation images of 64x64, 10 classes, from the Fashion-MNIST subset shipped" in out
     for split, count in (("train", 3), ("val", 2)):
         classes = sorted(path.name for path in (tmp_path / "folder" / split).iterdir())
-        assert classes == sorted(name.replace("/", "-") for name in alexnet.tinynet.data.FASHION_MNIST_CLASSES)
+        assert classes == sorted(name.replace("/", "-") for name in tinynet.data.FASHION_MNIST_CLASSES)
         files = sorted((tmp_path / "folder" / split).glob("*/*.jpg"))
         assert len(files) == 10 * count
     with Image.open(files[0]) as image:
@@ -109,3 +115,43 @@ def test_a_resumed_run_refuses_another_recipe(image_folder, tmp_path, capsys):
     code = run("train", "--data", image_folder, *TINY, "--epochs", 2, "--recipe", "paper", "--run-dir",
                tmp_path / "run", "--resume")
     assert code == 2 and "--recipe paper would change the run" in capsys.readouterr().err
+
+
+def first_losses(recipe, x, y, steps=12):
+    """The paper preset's training losses over ``steps`` SGD steps of one batch, started
+    and driven as ``recipe`` says (its init, learning rate and warm-up)."""
+    settings = alexnet.RECIPES[recipe]
+    tinynet.manual_seed(0)
+    model = alexnet.AlexNet("paper", num_classes=10, init=settings["init"])
+    optimizer = optim.SGD(model.parameters(), settings["lr"], 0.9, 5e-4, update="paper")
+    warmup = optim.LinearLR(optimizer, 1 / settings["warmup"], total_iters=settings["warmup"]) if settings[
+        "warmup"] else None
+    losses = []
+    for _ in range(steps):
+        loss = functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if warmup is not None:
+            warmup.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.slow
+def test_the_folder_recipe_learns_where_the_papers_literal_recipe_blows_up(tmp_path):
+    """Twenty Fashion-MNIST JPEGs, two per class, as one batch: the folder recipe lowers
+    the loss; the paper's N(0, 0.01) start with biases of 1 at lr 0.01 leaps to many
+    times ln(10) within a few steps (README, "Training on an image folder")."""
+    write_fashion_mnist_folder(tmp_path / "folder", train_per_class=2, val_per_class=1)
+    data = image_data(tmp_path / "folder", 227, batch_size=20)
+    images, labels = next(iter(data.train))
+    x, y = batch_preparer(data.mean, data.std, "cpu")(images, labels, 0)
+    even_guess = math.log(10)
+
+    folder = first_losses("folder", x, y)
+    assert max(folder) < 2 * even_guess
+    assert np.mean(folder[-3:]) < np.mean(folder[:3]) - 0.25
+
+    paper = first_losses("paper", x, y)
+    assert max(paper) > 3 * even_guess

@@ -30,8 +30,9 @@ def test_layer_norms_are_the_norms_of_each_weight_and_its_gradient():
 def test_the_guard_names_the_step_and_a_loss_far_above_an_even_guess():
     guard = DivergenceGuard(num_classes=10)
     assert guard.check(0, 2.5, 0.01, CALM) is None
-    warning = guard.check(1, 15.4, 0.01, CALM)
-    assert warning.startswith("step 1: the loss is 15.4, over 3 x ln(10) = 6.91")
+    warning = guard.check(1, 15.4, 0.01, CALM | {"classifier.6": (2.2, 80.0)})
+    assert warning.startswith("step 1: the loss is 15.4, over 3 x ln(10) = 6.91, the loss of an even guess; "
+                              "classifier.6 has the largest gradient for its size, norm 80 against weights of norm 2.2")
     assert "--warmup" in warning and "--record-norms" in warning
 
 

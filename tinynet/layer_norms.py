@@ -69,7 +69,7 @@ class DivergenceGuard:
         problem = None
         if loss > self.limit:
             problem = (f"the loss is {loss:.3g}, over {LOSS_FACTOR:g} x ln({self.num_classes}) = {self.limit:.3g}, "
-                       "the loss of an even guess")
+                       f"the loss of an even guess{_steepest(norms)}")
         else:
             for layer, (weight, grad) in norms.items():
                 if lr * grad > weight:
@@ -80,3 +80,13 @@ class DivergenceGuard:
             return None
         self.warned = True
         return f"step {step}: {problem}; training may be diverging. Likely cause: {self.HINT}"
+
+
+def _steepest(norms):
+    """Where the loss is pulling hardest: the layer with the largest gradient against its weights."""
+    ratios = {layer: grad / weight for layer, (weight, grad) in norms.items() if weight > 0}
+    if not ratios:
+        return ""
+    layer = max(ratios, key=ratios.get)
+    weight, grad = norms[layer]
+    return f"; {layer} has the largest gradient for its size, norm {grad:.3g} against weights of norm {weight:.3g}"
