@@ -11,7 +11,8 @@ Presets:
     seed         the same layers without the groups and without LRN.
     torchvision  64-192-384-256-256 filters, padding 2, 224 input, parameter names
                  equal to torchvision.models.alexnet so its weights load as they are,
-                 and its initialisation (PyTorch's defaults).
+                 and its initialisation (PyTorch's defaults; folder runs start from He
+                 weights unless given --init pytorch).
     small        the same eight layers (5 conv, 3 FC, LRN, overlapping pooling,
                  dropout) scaled to 28x28 input (Fashion-MNIST, or 28x28 crops of
                  32x32 images as the paper took 227 crops of 256), for CPUs and the
@@ -40,6 +41,8 @@ from tinynet.experiment import (
     image_data,
     model_state,
     read_training_meta,
+    read_training_state,
+    saved_norms,
 )
 from tinynet.onnx_export import OPSET as ONNX_OPSET
 from tinynet.onnx_export import export_onnx
@@ -276,7 +279,8 @@ PAPER_RECIPE = dict(preset="paper", epochs=90, batch_size=128, lr=0.01, schedule
 # first epoch: He initialisation (He et al. 2015) and a linear warm-up of the learning rate
 # over the first steps (Goyal et al. 2017).
 FOLDER_RECIPE = PAPER_RECIPE | dict(init="kaiming", warmup=100)
-RECIPES = {"folder": FOLDER_RECIPE, "paper": PAPER_RECIPE}
+# "default" is the default run's, which --recipe does not offer: it is the embedded data's.
+RECIPES = {"default": DEFAULT_RUN, "folder": FOLDER_RECIPE, "paper": PAPER_RECIPE}
 COMMON = dict(momentum=0.9, weight_decay=5e-4, update="paper", patience=2, seed=0, skip_bad=False, record_norms=0)
 
 # A resumed run keeps the settings it started with, which its checkpoint records. Those
@@ -306,7 +310,7 @@ def reported_as_usage_errors():
 
 def train_command(args):
     run_dir = Path(args.run_dir or f"runs/{Path(str(args.data or EMBEDDED)).name}-"
-                                   f"{args.preset or recipe_of(args.data, args.recipe)['preset']}")
+                                   f"{args.preset or RECIPES[args.recipe or recipe_name(args.data)]['preset']}")
     if args.resume and not (run_dir / "checkpoint.npz").is_file():
         raise UsageError(f"no checkpoint at {run_dir / 'checkpoint.npz'} to resume: check --run-dir, or start the "
                          "run without --resume")
@@ -331,7 +335,8 @@ def train_in(run, args):
     with reported_as_usage_errors():
         backend.check_device(args.device)
         data = image_data(args.data, args.input_size, args.batch_size, args.seed, args.workers,
-                          skip_bad=args.skip_bad, limit=args.limit, progress=not args.quiet)
+                          skip_bad=args.skip_bad, limit=args.limit, progress=not args.quiet,
+                          statistics=args.statistics)
     if args.resume and data.fingerprint != args.fingerprint:
         raise UsageError(f"the training images in {args.data} are not those the run in {run.path} started with "
                          "(files added, removed or renamed): resuming would change its batches; start a new run "
@@ -388,8 +393,9 @@ def settle_settings(run, args):
         keep_saved_settings(args, meta, run.checkpoint)
         finished = meta["progress"]["epoch"]
         if args.epochs <= finished:
-            with reported_as_usage_errors():
-                run.write_results(meta["history"])  # a kill after the last save may have left them behind
+            with reported_as_usage_errors():  # a kill after the last save may have left them behind
+                arrays, meta = read_training_state(run.checkpoint)
+                run.write_results(meta["history"], saved_norms(arrays, meta))
             wanted = f"--epochs {asked} asks for no more" if asked else f"it was to train {args.epochs}"
             print(f"the run in {run.path} has finished {finished} epochs, and {wanted}; its metrics.csv and "
                   f"curves.png are up to date. Give --epochs above {finished} to train on.")
@@ -397,19 +403,17 @@ def settle_settings(run, args):
     elif run.holds_results():
         raise UsageError(f"{run.path} already holds a run: add --resume to continue it, or choose another --run-dir")
     args.data = normalised_data(args.data or EMBEDDED)
-    for key, value in (COMMON | recipe_of(args.data, args.recipe)).items():
+    args.recipe = args.recipe or recipe_name(args.data)
+    for key, value in (COMMON | RECIPES[args.recipe]).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.recipe = args.recipe or ("default" if args.data == EMBEDDED else "folder")
     return True
 
 
-def recipe_of(data, recipe=None):
-    """The settings a run starts from: those of ``recipe``, or the default run's on the
-    embedded data and the folder recipe on a folder."""
-    if recipe is not None:
-        return RECIPES[recipe]
-    return DEFAULT_RUN if data in (None, EMBEDDED) else FOLDER_RECIPE
+def recipe_name(data):
+    """The recipe a run takes unless --recipe names one: the default run's on the
+    embedded data, the folder recipe on a folder."""
+    return "default" if data in (None, EMBEDDED) else "folder"
 
 
 def normalised_data(data):
@@ -443,6 +447,8 @@ def keep_saved_settings(args, meta, checkpoint):
     args.epochs = args.epochs or saved["epochs"]
     args.skip_bad = saved["skip_bad"] if args.skip_bad is None else args.skip_bad
     args.fingerprint = saved["fingerprint"]
+    if saved.get("pca_basis"):  # a folder's statistics, kept as the run started with them
+        args.statistics = transforms.RGBStatistics(saved["mean"], saved["std"], *saved["pca_basis"])
 
 
 def checkpoint_bytes(model):
@@ -466,10 +472,26 @@ def load_model(args):
                              f"{', '.join(missing)}")
         model = AlexNet(config["preset"], config["num_classes"], config["in_channels"])
         try:
-            model.load_state_dict(model_state(arrays))
+            model.load_state_dict(with_current_names(model, model_state(arrays)))
         except RuntimeError as error:  # names the missing or misshapen arrays
             raise CheckpointError(f"{args.checkpoint}: {error}") from error
     return model.to(args.device).eval(), config
+
+
+# Checkpoints of the paper and seed presets written before they dropped the outputs of fc6
+# and fc7 (section 4.2) name those layers as torchvision does: the same weights, one place on.
+OLD_FC_NAMES = {"classifier.1": "classifier.0", "classifier.4": "classifier.3"}
+
+
+def with_current_names(model, state):
+    """A checkpoint's weights under the names ``model`` has, also from an older layout."""
+    if model.preset.dropout_on != "outputs" or "classifier.1.weight" not in state:
+        return state
+    renamed = {}
+    for name, value in state.items():
+        layer, _, kind = name.rpartition(".")
+        renamed[f"{OLD_FC_NAMES.get(layer, layer)}.{kind}"] = value
+    return renamed
 
 
 def eval_command(args):
@@ -662,7 +684,7 @@ def parse_args(argv):
     train = commands.add_parser("train", help="train a preset on the embedded data or an image folder")
     train.add_argument("--data", help="folder with train/ and val/ class folders, "
                        f"or {EMBEDDED} (default: the embedded subset)")
-    train.add_argument("--recipe", choices=sorted(RECIPES), help="folder (default on a folder): the paper's recipe "
+    train.add_argument("--recipe", choices=("folder", "paper"), help="folder (default on a folder): the paper's recipe "
                        "with He initialisation and a warm-up, which learns; paper: the paper's literal recipe")
     train.add_argument("--preset", choices=sorted(PRESETS), help="default: small on the embedded data, else paper")
     train.add_argument("--init", choices=INITS, help="starting weights: paper N(0, 0.01) and biases of 1, kaiming "
@@ -694,7 +716,7 @@ def parse_args(argv):
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir exactly")
     train.add_argument("--device", choices=backend.DEVICES, default="cpu")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(run=train_command)
+    train.set_defaults(run=train_command, statistics=None)
 
     def with_checkpoint(name, help_text, run):
         sub = commands.add_parser(name, help=help_text)

@@ -1,6 +1,9 @@
 """Running alexnet.py's command line inside a test, and reading what it said."""
 
+import os
+
 import alexnet
+import tinynet
 
 # A run of seconds: the small preset, one epoch of batches of four.
 TINY = ["--preset", "small", "--epochs", "1", "--batch-size", "4", "--workers", "2", "--quiet"]
@@ -26,3 +29,22 @@ def one_line_error(capsys, *argv):
     assert code == 2, err
     assert "\n" not in err and "Traceback" not in err, err
     return err
+
+
+def after_update(monkeypatch, count, action):
+    """Run ``action(optimizer)`` right after the optimizer's ``count``-th update."""
+    calls = {"count": 0}
+    original = tinynet.optim.SGD.step
+
+    def step(self):
+        original(self)
+        calls["count"] += 1
+        if calls["count"] == count:
+            action(self)
+
+    monkeypatch.setattr(tinynet.optim.SGD, "step", step)
+
+
+def signal_after_steps(monkeypatch, number, steps):
+    """Send this process ``number`` (SIGINT as Ctrl-C does, or SIGTERM) after update ``steps``."""
+    after_update(monkeypatch, steps, lambda optimizer: os.kill(os.getpid(), number))

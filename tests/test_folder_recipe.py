@@ -13,8 +13,8 @@ from PIL import Image
 
 import alexnet
 import tinynet
-from tinynet import functional, optim
-from tinynet.checkpoint import load_checkpoint
+from tinynet import experiment, functional, optim
+from tinynet.checkpoint import load_checkpoint, save_checkpoint
 from tinynet.data import transforms
 from tinynet.data.fashion_folder import write_fashion_mnist_folder
 from tinynet.experiment import batch_preparer, image_data
@@ -155,3 +155,37 @@ def test_the_folder_recipe_learns_where_the_papers_literal_recipe_blows_up(tmp_p
 
     paper = first_losses("paper", x, y)
     assert max(paper) > 3 * even_guess
+
+
+def test_a_resumed_folder_run_keeps_the_statistics_it_started_with(image_folder, tmp_path, monkeypatch):
+    assert run("train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run") == 0
+
+    def recompute(*args):
+        raise AssertionError("a resumed run recomputed the folder's statistics")
+
+    monkeypatch.setattr(experiment, "training_statistics", recompute)
+    assert run("train", "--data", image_folder, *TINY, "--epochs", 2, "--run-dir", tmp_path / "run", "--resume") == 0
+
+
+def test_a_resumed_run_on_the_embedded_data_takes_the_default_recipe(tmp_path):
+    flags = ["--limit", 64, "--batch-size", 32, "--quiet", "--run-dir", tmp_path / "run"]
+    assert run("train", "--epochs", 1, *flags) == 0
+    assert saved_config(tmp_path / "run")["recipe"] == "default"
+    assert run("train", "--epochs", 2, *flags, "--resume") == 0
+
+
+def test_eval_reads_a_paper_checkpoint_written_with_torchvisions_dropout_order(tmp_path):
+    """Older paper-preset checkpoints name fc6 and fc7 classifier.1 and .4; they load as .0 and .3."""
+    model = alexnet.AlexNet("paper", num_classes=10, init="kaiming")
+    old_names = {"classifier.0": "classifier.1", "classifier.3": "classifier.4"}
+    arrays = {}
+    for name, array in model.state_dict().items():
+        layer, _, kind = name.rpartition(".")
+        arrays[f"model.{old_names.get(layer, layer)}.{kind}"] = array
+    config = dict(preset="paper", num_classes=10, in_channels=3, input_size=227, classes=list("abcdefghij"),
+                  mean=[0.5] * 3, std=[0.25] * 3, data=None)
+    save_checkpoint(tmp_path / "old.npz", arrays, {"config": config})
+    args = alexnet.parse_args(["predict", "--checkpoint", str(tmp_path / "old.npz"), "x.jpg"])
+    loaded, _ = alexnet.load_model(args)
+    for name, array in model.state_dict().items():
+        np.testing.assert_array_equal(loaded.state_dict()[name], array)

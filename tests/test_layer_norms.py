@@ -2,6 +2,7 @@
 
 import csv
 import math
+import signal
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from tinynet import nn
 from tinynet.checkpoint import load_checkpoint
 from tinynet.layer_norms import WATCH_STEPS, DivergenceGuard, NormRecorder, layer_norms
 
-from .cli import TINY, run
+from .cli import TINY, run, signal_after_steps
 
 CALM = {"features.0": (10.0, 1.0)}  # a step of lr x 1 against weights of norm 10
 
@@ -84,8 +85,19 @@ def test_a_resumed_run_keeps_its_norms_without_a_gap_or_a_repeat(image_folder, t
     straight, resumed = read_norms(tmp_path / "straight"), read_norms(tmp_path / "resumed")
     assert [row["step"] for row in resumed] == [str(step) for step in range(12)]
     assert resumed == straight
-    _, meta = load_checkpoint(tmp_path / "resumed" / "checkpoint.npz")
-    assert len(meta["norms"]) == 12
+    arrays, meta = load_checkpoint(tmp_path / "resumed" / "checkpoint.npz")
+    assert arrays["norms"].shape == (12, len(meta["norm_columns"]))
+    assert meta["norm_columns"][:3] == ["step", "loss", "lr"]
+
+
+def test_norms_recorded_before_a_ctrl_c_mid_epoch_are_kept_once(image_folder, tmp_path, monkeypatch):
+    common = ["--data", image_folder, *TINY, "--epochs", 2, "--record-norms", 1]
+    assert run("train", *common, "--run-dir", tmp_path / "straight") == 0
+    signal_after_steps(monkeypatch, signal.SIGINT, 8)  # two steps into epoch 2
+    assert run("train", *common, "--run-dir", tmp_path / "resumed") == 130
+    monkeypatch.undo()
+    assert run("train", *common, "--run-dir", tmp_path / "resumed", "--resume") == 0
+    assert read_norms(tmp_path / "resumed") == read_norms(tmp_path / "straight")
 
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
@@ -93,5 +105,5 @@ def test_a_run_that_blows_up_is_warned_about_once_before_it_stops(image_folder, 
     """lr 0.5 from the first step: the loss leaps within two steps and is NaN soon after."""
     assert run("train", "--data", image_folder, *TINY, "--warmup", 0, "--lr", 0.5, "--run-dir", tmp_path / "run") == 1
     err = capsys.readouterr().err
-    assert err.count("warning: step ") == 1 and "over 3 x ln(3) = 3.3" in err and "--warmup 100" in err
+    assert err.count("warning: step ") == 1 and "training may be diverging" in err and "--warmup 100" in err
     assert err.index("warning: step ") < err.index("training stopped: the loss became nan")

@@ -164,11 +164,15 @@ def test_step_lr_divides_every_step_size_epochs():
         lrs.append(sgd.lr)
     np.testing.assert_allclose(lrs, [0.1, 0.01, 0.01, 0.001, 0.001, 0.0001])
 
+    # Resumed as a checkpoint does it: the rate comes back with the optimizer's state.
     resumed_sgd = optim.SGD([parameter()], lr=0.5)
     resumed = optim.StepLR(resumed_sgd, step_size=2, gamma=0.1)
+    resumed_sgd.load_state_dict(sgd.state_dict())
     resumed.load_state_dict(schedule.state_dict())
-    resumed.step(), schedule.step()
-    assert resumed_sgd.lr == pytest.approx(1e-4) and sgd.lr == pytest.approx(1e-4)  # epoch 7: 0.1 * 0.1**3
+    for _ in range(2):
+        resumed.step(), schedule.step()
+        assert resumed_sgd.lr == sgd.lr
+    assert sgd.lr == pytest.approx(1e-5)  # epoch 8: 0.1 * 0.1**4
 
 
 PLATEAU = [1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.5, 0.6]
@@ -277,3 +281,17 @@ def test_linear_lr_refuses_bad_arguments(kwargs):
     optimizer = optim.SGD([parameter([0.0])], lr=0.01)
     with pytest.raises(ValueError, match="LinearLR needs factors in"):
         optim.LinearLR(optimizer, **kwargs)
+
+
+def test_a_step_schedule_during_the_warm_up_scales_the_warm_up():
+    """Epochs of 4 steps, a warm-up of 10, lr/2 every epoch: each rate is the warm-up's
+    factor times the halvings so far, never a jump back to the full rate."""
+    optimizer = optim.SGD([parameter([0.0])], lr=0.01)
+    warmup = optim.LinearLR(optimizer, start_factor=0.1, total_iters=10)
+    step_lr = optim.StepLR(optimizer, step_size=1, gamma=0.5)
+    for step in range(1, 17):
+        warmup.step()
+        if step % 4 == 0:
+            step_lr.step()
+        factor = 0.1 + 0.9 * min(step, 10) / 10
+        assert optimizer.lr == pytest.approx(0.01 * factor * 0.5 ** (step // 4))

@@ -298,3 +298,18 @@ def test_linear_warm_up_matches_torch_linear_lr():
         torch_sgd.step()
         warmup.step()
         torch_warmup.step()
+
+
+def test_warm_up_under_a_step_schedule_matches_torch():
+    sgd = optim.SGD([nn.Parameter(np.zeros(1, dtype=np.float32))], lr=0.01)
+    torch_sgd = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
+    schedules = [optim.LinearLR(sgd, start_factor=0.1, total_iters=10), optim.StepLR(sgd, step_size=1)]
+    torch_schedules = [torch.optim.lr_scheduler.LinearLR(torch_sgd, start_factor=0.1, total_iters=10),
+                       torch.optim.lr_scheduler.StepLR(torch_sgd, step_size=1)]
+    for step in range(1, 25):
+        torch_sgd.step()
+        for ours, theirs in zip(schedules[:1] + schedules[1:] * (step % 4 == 0),
+                                torch_schedules[:1] + torch_schedules[1:] * (step % 4 == 0)):
+            ours.step()
+            theirs.step()
+        assert sgd.lr == pytest.approx(torch_sgd.param_groups[0]["lr"], rel=1e-9)

@@ -51,7 +51,7 @@ class ImageData:
 
 
 def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, skip_bad=False, limit=None,
-               val_only=False, classes=None, progress=False):
+               val_only=False, classes=None, progress=False, statistics=None):
     """Loaders for the embedded set (``source == "fashion-mnist"``) or a folder holding
     ``train/`` and ``val/`` with one subfolder per class (the ImageNet layout).
 
@@ -61,14 +61,15 @@ def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, s
     trained on, refuses a folder of other classes. Every image of a folder is decoded
     once before anything else, so an unreadable file stops a run at its start rather
     than an epoch into it; ``skip_bad`` leaves such files out instead (``skipped`` lists
-    them).
+    them). A folder's pixel statistics (``training_statistics``) are computed from its
+    training images unless ``statistics`` gives them (a resumed run's, as saved).
     """
     if source == EMBEDDED:
         data = _embedded(input_size, batch_size, seed, val_crops, limit, val_only)
         check_same_classes(data.classes, classes, source)
         return data
     return _folder(Path(source), input_size, batch_size, seed, workers, val_crops, skip_bad, limit, val_only,
-                   classes, progress)
+                   classes, progress, statistics)
 
 
 def check_same_classes(found, expected, source):
@@ -108,7 +109,8 @@ def _embedded(input_size, batch_size, seed, val_crops, limit, val_only):
     )
 
 
-def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, limit, val_only, classes, progress):
+def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, limit, val_only, classes, progress,
+            statistics):
     """Section 4.1: random crops and flips of the rescaled images for training, the
     centre crop (or ten crops) for validation."""
     splits = ("val",) if val_only else ("train", "val")
@@ -134,7 +136,7 @@ def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, li
     if val_only:  # evaluation normalises with the statistics of the images the model trained on
         return ImageData(train=None, val=DataLoader(val, max(1, batch_size // val_crops), **loader),
                          classes=val.classes, in_channels=3, mean=None, std=None)
-    statistics = training_statistics(train, input_size, workers)
+    statistics = statistics or training_statistics(train, input_size, workers)
     return ImageData(
         train=DataLoader(train, batch_size, shuffle=True, drop_last=True, **loader),
         val=DataLoader(val, max(1, batch_size // val_crops), **loader),
@@ -157,7 +159,10 @@ def training_statistics(folder, input_size, workers=0):
     rescale = transforms.Compose(_rescale(input_size) + [transforms.ToCHW()])
     paths = [folder.samples[i][0] for i in _spread(len(folder.samples), STATISTICS_SAMPLE)]
     with ThreadPoolExecutor(max(1, workers)) as pool:  # Pillow decodes without the GIL
-        return transforms.rgb_statistics(pool.map(lambda path: rescale(read_rgb(path)), paths))
+        # A few images per thread at a time: mapping all at once would hold every decoded image.
+        chunks = (paths[start:start + 4 * max(1, workers)] for start in range(0, len(paths), 4 * max(1, workers)))
+        return transforms.rgb_statistics(image for chunk in chunks for image in pool.map(
+            lambda path: rescale(read_rgb(path)), chunk))
 
 
 def _fingerprint(lines):
@@ -214,7 +219,7 @@ def batch_preparer(mean, std, device, pca=None, seed=0):
 def save_training_state(path, model, optimizer, scheduler, progress, config, history=(), warmup=None, norms=()):
     """One atomic .npz: weights, velocities, schedule and warm-up, progress (epoch, step,
     batch and the running totals of an unfinished epoch), the metrics of every finished
-    epoch (``history``), the recorded layer norms, RNG, config."""
+    epoch (``history``), the rows of layer norms recorded so far (``norms``), RNG, config."""
     arrays = {f"model.{name}": array for name, array in model.state_dict().items()}
     optimizer_state = optimizer.state_dict()
     arrays.update({f"optimizer.{k}": v for k, v in optimizer_state.items() if k.startswith("velocity.")})
@@ -222,13 +227,24 @@ def save_training_state(path, model, optimizer, scheduler, progress, config, his
         "config": config,
         "progress": progress,
         "history": list(history),
-        "norms": list(norms),
         "optimizer": {k: v for k, v in optimizer_state.items() if not k.startswith("velocity.")},
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "warmup": warmup.state_dict() if warmup is not None else None,
         "rng": backend.get_rng_state(),
     }
+    if norms:  # an array, not JSON: a long run records millions of numbers
+        meta["norm_columns"] = list(norms[0])
+        arrays["norms"] = np.array([[row[column] for column in meta["norm_columns"]] for row in norms], np.float64)
     save_checkpoint(path, arrays, meta)
+
+
+def saved_norms(arrays, meta):
+    """The rows of layer norms that ``save_training_state`` kept, as NormRecorder made them."""
+    if "norms" not in arrays:
+        return []
+    columns = meta["norm_columns"]
+    return [{column: int(value) if column == "step" else float(value) for column, value in zip(columns, row)}
+            for row in arrays["norms"]]
 
 
 def read_training_state(path):

@@ -18,7 +18,8 @@ LOSS_FACTOR = 3.0
 
 
 def layer_norms(model):
-    """{layer: (weight norm, gradient norm)} of every layer with a weight, after backward()."""
+    """{layer: (weight norm, gradient norm)} of every layer with a weight; called after a
+    step, it gives the weights as updated and the gradient that updated them."""
     norms = {}
     for name, param in model.named_parameters():
         if name.endswith(".weight") and param.grad is not None:

@@ -108,23 +108,28 @@ def _blocks(w, g, v):
 
 
 class StepLR:
-    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs.
+
+    It multiplies the current rate rather than setting base_lr x gamma^k, as PyTorch's
+    StepLR does, so a warm-up (LinearLR) running at the same time keeps its share.
+    """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         if step_size < 1 or gamma <= 0:
             raise ValueError(f"StepLR needs step_size >= 1 and gamma > 0; got {step_size} and {gamma}")
         self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
-        self.base_lr, self.last_epoch = optimizer.lr, 0
+        self.last_epoch = 0
 
     def step(self):
         self.last_epoch += 1
-        self.optimizer.lr = self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+        if self.last_epoch % self.step_size == 0:
+            self.optimizer.lr *= self.gamma
 
     def state_dict(self):
-        return {"base_lr": self.base_lr, "last_epoch": self.last_epoch}
+        return {"last_epoch": self.last_epoch}
 
     def load_state_dict(self, state):
-        self.base_lr, self.last_epoch = float(state["base_lr"]), int(state["last_epoch"])
+        self.last_epoch = int(state["last_epoch"])
 
 
 class ReduceLROnPlateau:

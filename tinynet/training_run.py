@@ -14,7 +14,13 @@ import threading
 from types import SimpleNamespace
 
 from .checkpoint import CheckpointError
-from .experiment import check_same_model, read_training_state, restore_training_state, save_training_state
+from .experiment import (
+    check_same_model,
+    read_training_state,
+    restore_training_state,
+    save_training_state,
+    saved_norms,
+)
 from .layer_norms import DivergenceGuard, NormRecorder, layer_norms
 from .optim import ReduceLROnPlateau
 from .train import NonFiniteError, check_finite_weights, evaluate, new_totals, train_epoch
@@ -73,7 +79,7 @@ def fit(model, data, optimizer, scheduler, run, config, epochs, prepare_train, p
                 return stop.signal
             val = evaluate(model, data.val, prepare_val, progress=progress)
             row = _metrics_row(epoch + 1, stats, val, optimizer.lr)
-            _step_scheduler(scheduler, val)  # after the row, which records the rate this epoch trained with
+            _step_scheduler(scheduler, val)  # after the row, which records the rate this epoch ended with
             _print_row(row)
             state = {"epoch": epoch + 1, "step": position["step"], "batch": 0, "totals": None}
             saver.save(state, row)
@@ -115,7 +121,7 @@ class _Saver:
                                   f"{error})") from error
         self.history = meta["history"]
         if self.recorder is not None:
-            self.recorder.rows = list(meta.get("norms", []))
+            self.recorder.rows = saved_norms(arrays, meta)
         self._write_results()  # a kill between the checkpoint's rename and the metrics' loses no row
         return progress
 

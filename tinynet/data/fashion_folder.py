@@ -6,7 +6,7 @@ decoded from JPEG, rescaled, cropped and normalised as an ImageNet photo would b
 
 Training images come from Fashion-MNIST's training set and validation images from its
 test set, so no garment is in both. Each 28x28 grey garment is drawn large, at a random
-scale and position, in a random colour on a random darker background: a net must learn
+scale and position, in a random colour on a random background, darker on average: a net must learn
 shapes, not one colour or one place, and the colour pipeline (per-channel statistics, PCA
 lighting) sees real RGB variation. An image depends only on its index and a fixed seed,
 so every run writes the same files.
@@ -44,7 +44,7 @@ def render(garment, rng, side):
     top, left = rng.integers(0, side - scale + 1, size=2)
     mask = np.zeros((side, side, 1), np.float32)
     mask[top:top + scale, left:left + scale, 0] = alpha
-    background = rng.uniform(0.0, 0.45, size=3)  # darker than the garment, as in the originals
+    background = rng.uniform(0.0, 0.45, size=3)  # darker than the garment on average, as in the originals
     garment_colour = rng.uniform(0.35, 1.0, size=3)
     image = background * (1 - mask) + garment_colour * mask
     image += rng.normal(0.0, 0.02, size=image.shape)  # sensor-like noise, so no area is exactly flat
