@@ -222,8 +222,8 @@ def conv_layers(preset, in_channels):
 
 def classifier_layers(preset, in_features, num_classes):
     """Two hidden layers with dropout (section 4.2), then the class scores. Dropout is
-    inverted: kept units are scaled by 2 in training, where the paper halved every
-    output at test time; the expected activations are the same."""
+    inverted: kept units are scaled by 1/(1-p) in training, where the paper multiplied
+    every output by 1-p (0.5) at test time; the expected activations are the same."""
     fc6, fc7, fc8 = (nn.Linear(in_features, preset.hidden), nn.Linear(preset.hidden, preset.hidden),
                      nn.Linear(preset.hidden, num_classes))
     if preset.dropout_on == "inputs":
