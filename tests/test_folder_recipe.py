@@ -163,8 +163,11 @@ def test_a_resumed_folder_run_keeps_the_statistics_it_started_with(image_folder,
     def recompute(*args):
         raise AssertionError("a resumed run recomputed the folder's statistics")
 
+    before = saved_config(tmp_path / "run")
     monkeypatch.setattr(experiment, "training_statistics", recompute)
     assert run("train", "--data", image_folder, *TINY, "--epochs", 2, "--run-dir", tmp_path / "run", "--resume") == 0
+    after = saved_config(tmp_path / "run")
+    assert [after[key] for key in ("mean", "std", "pca_basis")] == [before[key] for key in ("mean", "std", "pca_basis")]
 
 
 def test_a_resumed_run_on_the_embedded_data_takes_the_default_recipe(tmp_path):

@@ -102,7 +102,8 @@ def test_norms_recorded_before_a_ctrl_c_mid_epoch_are_kept_once(image_folder, tm
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_a_run_that_blows_up_is_warned_about_once_before_it_stops(image_folder, tmp_path, capsys):
-    """lr 0.5 from the first step: the loss leaps within two steps and is NaN soon after."""
+    """lr 0.5 from the first step: the run blows up (the loss is NaN within a few steps),
+    and the guard has said so once before it stops."""
     assert run("train", "--data", image_folder, *TINY, "--warmup", 0, "--lr", 0.5, "--run-dir", tmp_path / "run") == 1
     err = capsys.readouterr().err
     assert err.count("warning: step ") == 1 and "training may be diverging" in err and "--warmup 100" in err

@@ -306,10 +306,11 @@ def test_warm_up_under_a_step_schedule_matches_torch():
     schedules = [optim.LinearLR(sgd, start_factor=0.1, total_iters=10), optim.StepLR(sgd, step_size=1)]
     torch_schedules = [torch.optim.lr_scheduler.LinearLR(torch_sgd, start_factor=0.1, total_iters=10),
                        torch.optim.lr_scheduler.StepLR(torch_sgd, step_size=1)]
-    for step in range(1, 25):
+    for step in range(1, 25):  # epochs of 4 steps: the warm-up steps every step, StepLR every epoch
         torch_sgd.step()
-        for ours, theirs in zip(schedules[:1] + schedules[1:] * (step % 4 == 0),
-                                torch_schedules[:1] + torch_schedules[1:] * (step % 4 == 0)):
+        due = schedules if step % 4 == 0 else schedules[:1]
+        torch_due = torch_schedules if step % 4 == 0 else torch_schedules[:1]
+        for ours, theirs in zip(due, torch_due):
             ours.step()
             theirs.step()
         assert sgd.lr == pytest.approx(torch_sgd.param_groups[0]["lr"], rel=1e-9)

@@ -136,7 +136,8 @@ def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, li
     if val_only:  # evaluation normalises with the statistics of the images the model trained on
         return ImageData(train=None, val=DataLoader(val, max(1, batch_size // val_crops), **loader),
                          classes=val.classes, in_channels=3, mean=None, std=None)
-    statistics = statistics or training_statistics(train, input_size, workers)
+    if statistics is None:
+        statistics = training_statistics(train, input_size, workers)
     return ImageData(
         train=DataLoader(train, batch_size, shuffle=True, drop_last=True, **loader),
         val=DataLoader(val, max(1, batch_size // val_crops), **loader),
@@ -158,11 +159,11 @@ def training_statistics(folder, input_size, workers=0):
     cropping (rescaled to 256x256), from up to STATISTICS_SAMPLE of them."""
     rescale = transforms.Compose(_rescale(input_size) + [transforms.ToCHW()])
     paths = [folder.samples[i][0] for i in _spread(len(folder.samples), STATISTICS_SAMPLE)]
+    chunk = 4 * max(1, workers)  # images in flight: a bounded number are ever held decoded
     with ThreadPoolExecutor(max(1, workers)) as pool:  # Pillow decodes without the GIL
-        # A few images per thread at a time: mapping all at once would hold every decoded image.
-        chunks = (paths[start:start + 4 * max(1, workers)] for start in range(0, len(paths), 4 * max(1, workers)))
-        return transforms.rgb_statistics(image for chunk in chunks for image in pool.map(
-            lambda path: rescale(read_rgb(path)), chunk))
+        return transforms.rgb_statistics(
+            image for start in range(0, len(paths), chunk)
+            for image in pool.map(lambda path: rescale(read_rgb(path)), paths[start:start + chunk]))
 
 
 def _fingerprint(lines):

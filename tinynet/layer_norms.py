@@ -72,22 +72,26 @@ class DivergenceGuard:
             problem = (f"the loss is {loss:.3g}, over {LOSS_FACTOR:g} x ln({self.num_classes}) = {self.limit:.3g}, "
                        f"the loss of an even guess{_steepest(norms)}")
         else:
-            for layer, (weight, grad) in norms.items():
-                if lr * grad > weight:
-                    problem = (f"{layer}'s step, lr {lr:.3g} x gradient norm {grad:.3g} = {lr * grad:.3g}, is larger "
-                               f"than its weights (norm {weight:.3g})")
-                    break
+            layer = _largest_gradient_for_its_size(norms)
+            weight, grad = norms[layer] if layer is not None else (0.0, 0.0)
+            if layer is not None and lr * grad > weight:
+                problem = (f"{layer}'s step, lr {lr:.3g} x gradient norm {grad:.3g} = {lr * grad:.3g}, is larger "
+                           f"than its weights (norm {weight:.3g})")
         if problem is None:
             return None
         self.warned = True
         return f"step {step}: {problem}; training may be diverging. Likely cause: {self.HINT}"
 
 
-def _steepest(norms):
-    """Where the loss is pulling hardest: the layer with the largest gradient against its weights."""
+def _largest_gradient_for_its_size(norms):
+    """Where the loss pulls hardest: the layer with the largest gradient norm / weight norm."""
     ratios = {layer: grad / weight for layer, (weight, grad) in norms.items() if weight > 0}
-    if not ratios:
+    return max(ratios, key=ratios.get) if ratios else None
+
+
+def _steepest(norms):
+    layer = _largest_gradient_for_its_size(norms)
+    if layer is None:
         return ""
-    layer = max(ratios, key=ratios.get)
     weight, grad = norms[layer]
     return f"; {layer} has the largest gradient for its size, norm {grad:.3g} against weights of norm {weight:.3g}"

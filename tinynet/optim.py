@@ -110,8 +110,8 @@ def _blocks(w, g, v):
 class StepLR:
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs.
 
-    It multiplies the current rate rather than setting base_lr x gamma^k, as PyTorch's
-    StepLR does, so a warm-up (LinearLR) running at the same time keeps its share.
+    It multiplies the current rate, as PyTorch's StepLR does, rather than setting
+    base_lr x gamma^k, so a warm-up (LinearLR) running at the same time keeps its share.
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
