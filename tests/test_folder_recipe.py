@@ -117,7 +117,7 @@ def test_a_resumed_run_refuses_another_recipe(image_folder, tmp_path, capsys):
     assert code == 2 and "--recipe paper would change the run" in capsys.readouterr().err
 
 
-def first_losses(recipe, x, y, steps=12):
+def first_losses(recipe, x, y, steps=10):
     """The paper preset's training losses over ``steps`` SGD steps of one batch, started
     and driven as ``recipe`` says (its init, learning rate and warm-up)."""
     settings = alexnet.RECIPES[recipe]
