@@ -79,7 +79,7 @@ def fit(model, data, optimizer, scheduler, run, config, epochs, prepare_train, p
                 return stop.signal
             val = evaluate(model, data.val, prepare_val, progress=progress)
             row = _metrics_row(epoch + 1, stats, val, optimizer.lr)
-            _step_scheduler(scheduler, val)  # after the row, which records the rate the next step would use
+            _step_scheduler(scheduler, val)  # after the row, whose lr is the rate at the end of this epoch
             _print_row(row)
             state = {"epoch": epoch + 1, "step": position["step"], "batch": 0, "totals": None}
             saver.save(state, row)
