@@ -394,8 +394,9 @@ def settle_settings(run, args):
         finished = meta["progress"]["epoch"]
         if args.epochs <= finished:
             with reported_as_usage_errors():  # a kill after the last save may have left them behind
-                arrays, meta = read_training_state(run.checkpoint)
-                run.write_results(meta["history"], saved_norms(arrays, meta))
+                # The weights are read only where the recorded norms, kept beside them, are needed.
+                norms = saved_norms(*read_training_state(run.checkpoint)) if "norm_columns" in meta else []
+                run.write_results(meta["history"], norms)
             wanted = f"--epochs {asked} asks for no more" if asked else f"it was to train {args.epochs}"
             print(f"the run in {run.path} has finished {finished} epochs, and {wanted}; its metrics.csv and "
                   f"curves.png are up to date. Give --epochs above {finished} to train on.")

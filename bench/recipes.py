@@ -27,7 +27,6 @@ RECIPES = {
     "paper+warmup": ("the paper's init, lr warmed up to 0.01", ["--recipe", "paper", "--warmup", "100"]),
     "kaiming": ("He init, lr 0.01 from the first step", ["--init", "kaiming", "--warmup", "0"]),
     "kaiming lr 0.002": ("He init, lr 0.002", ["--init", "kaiming", "--warmup", "0", "--lr", "0.002"]),
-    "pytorch+warmup": ("torchvision's init, lr warmed up to 0.01", ["--init", "pytorch"]),
     "folder (default)": ("He init, lr warmed up to 0.01 over 100 steps", ["--recipe", "folder"]),
 }
 

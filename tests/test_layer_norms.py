@@ -108,3 +108,11 @@ def test_a_run_that_blows_up_is_warned_about_once_before_it_stops(image_folder, 
     err = capsys.readouterr().err
     assert err.count("warning: step ") == 1 and "training may be diverging" in err and "--warmup 100" in err
     assert err.index("warning: step ") < err.index("training stopped: the loss became nan")
+
+
+def test_asking_a_finished_run_for_no_more_epochs_rewrites_its_lost_norms(image_folder, tmp_path):
+    assert run("train", "--data", image_folder, *TINY, "--record-norms", 2, "--run-dir", tmp_path / "run") == 0
+    kept = read_norms(tmp_path / "run")
+    (tmp_path / "run" / "norms.csv").unlink()  # as a kill between the checkpoint's rename and the CSV's would
+    assert run("train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run", "--resume") == 0
+    assert read_norms(tmp_path / "run") == kept

@@ -20,12 +20,15 @@ LOSS_FACTOR = 3.0
 def layer_norms(model):
     """{layer: (weight norm, gradient norm)} of every layer with a weight; called after a
     step, it gives the weights as updated and the gradient that updated them."""
-    norms = {}
-    for name, param in model.named_parameters():
-        if name.endswith(".weight") and param.grad is not None:
-            xp = backend.xp_of(param.data)
-            norms[name[:-len(".weight")]] = (float(xp.linalg.norm(param.data)), float(xp.linalg.norm(param.grad)))
-    return norms
+    weights = [(name[:-len(".weight")], param) for name, param in model.named_parameters()
+               if name.endswith(".weight") and param.grad is not None]
+    if not weights:
+        return {}
+    xp = backend.xp_of(weights[0][1].data)
+    # All norms stay on the device and come to the host in one transfer: one GPU sync a step, not two a layer.
+    values = backend.to_numpy(xp.stack([xp.linalg.norm(array) for _, param in weights
+                                        for array in (param.data, param.grad)])).reshape(-1, 2)
+    return {layer: (float(weight), float(grad)) for (layer, _), (weight, grad) in zip(weights, values)}
 
 
 class NormRecorder:
@@ -71,10 +74,9 @@ class DivergenceGuard:
         if loss > self.limit:
             problem = (f"the loss is {loss:.3g}, over {LOSS_FACTOR:g} x ln({self.num_classes}) = {self.limit:.3g}, "
                        f"the loss of an even guess{_steepest(norms)}")
-        else:
-            layer = _largest_gradient_for_its_size(norms)
-            weight, grad = norms[layer] if layer is not None else (0.0, 0.0)
-            if layer is not None and lr * grad > weight:
+        elif (layer := _largest_gradient_for_its_size(norms)) is not None:
+            weight, grad = norms[layer]
+            if lr * grad > weight:
                 problem = (f"{layer}'s step, lr {lr:.3g} x gradient norm {grad:.3g} = {lr * grad:.3g}, is larger "
                            f"than its weights (norm {weight:.3g})")
         if problem is None:
