@@ -37,9 +37,18 @@ class BadImageError(ValueError):
         return f"cannot read image {self.path}: {self.reason}"
 
 
-def read_rgb(path):
-    """Decode an image file into an RGB PIL image, or raise BadImageError naming the file."""
-    return _decode(path)
+def read_rgb(path, min_side=None):
+    """Decode an image file into an RGB PIL image, or raise BadImageError naming the file.
+
+    With `min_side`, a JPEG at least twice that size on its shorter side decodes at 1/2, 1/4
+    or 1/8 scale (Pillow's draft mode: the decoder skips the finest DCT coefficients, which
+    saves most of its work), the smallest of them whose shorter side is still at least
+    `min_side`; so a transform that rescales to `min_side` never sees fewer pixels than
+    it keeps. Other formats, and smaller JPEGs, decode at full size.
+    """
+    if min_side is not None and (not isinstance(min_side, int) or min_side < 1):
+        raise ValueError(f"read_rgb: min_side must be a positive whole number, got {min_side!r}")
+    return _decode(path, min_side=min_side)
 
 
 def check_image(path):
@@ -49,13 +58,16 @@ def check_image(path):
     _decode(path, scale=8)
 
 
-def _decode(path, scale=1):
+def _decode(path, scale=1, min_side=None):
     try:
         with Image.open(path) as image:
-            if scale > 1:
+            if min_side is not None:  # draft picks the largest of 1/8, 1/4, 1/2 that keeps this size
+                image.draft("RGB", (min_side, min_side))
+            elif scale > 1:
                 image.draft("RGB", (max(1, image.width // scale), max(1, image.height // scale)))
             image.load()  # decode now: a truncated file fails here, not later inside a transform
-            return image.convert("RGB")  # grey, palette and CMYK images become 3 channels
+            # Grey, palette and CMYK images become 3 channels; RGB ones are kept, not copied.
+            return image if image.mode == "RGB" else image.convert("RGB")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise BadImageError(path, f"{type(error).__name__}: {error}") from error
 
@@ -125,7 +137,9 @@ class ImageFolder(Dataset):
     """Images stored one folder per class, as ImageNet and Imagenette are: root/<class>/<image>.
 
     Classes are the subfolder names in sorted order, so label i is `classes[i]`. Images are
-    decoded to RGB when loaded. `unreadable()` finds the files that cannot be decoded, and
+    decoded to RGB when loaded; when the transform has a `min_input_side` (Resize(256),
+    RescaledRandomCrop), a large JPEG decodes at the smallest draft scale that keeps it
+    (read_rgb). `unreadable()` finds the files that cannot be decoded, and
     `leave_out()` drops them (a training run does both before it starts, so that its batches
     never change). A file that fails later, while loading, raises BadImageError; with
     `skip_bad=True` the DataLoader leaves it out of its batch instead, which is then smaller,
@@ -148,7 +162,8 @@ class ImageFolder(Dataset):
 
     def load(self, index):
         path, label = self.samples[index]
-        return read_rgb(path), label
+        # A transform that says how large its input must be lets a large JPEG decode smaller.
+        return read_rgb(path, getattr(self.transform, "min_input_side", None)), label
 
     def unreadable(self, workers=0, progress=False):
         """BadImageError for every image that cannot be decoded, in sample order;

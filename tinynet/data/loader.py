@@ -6,32 +6,37 @@ a sample's transform only on (seed, e, index). So batches are the same bit for b
 the number of workers, their kind, or how the operating system schedules them.
 
 With num_workers > 0 a pool of threads (Pillow releases the GIL while it decodes and resizes)
-or of processes prepares the next few batches while the model trains on the current one.
+or of processes (worker_pool.py: no GIL to share, kept across epochs, batches handed over in
+shared memory) prepares the next few batches while the model trains on the current one.
 """
 
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from multiprocessing import get_context
 
 import numpy as np
 
 from .dataset import BadImageError, sample_rng
+from .worker_pool import WorkerPool
 
 WORKER_TYPES = ("thread", "process")
 
 
-def _stack(samples, indices):
+def _stack(samples, indices, allocate=None):
+    """The samples as one array, stacked into `allocate(shape, dtype)` when that gives one."""
     shapes = {sample.shape for sample in samples}
     if len(shapes) > 1:
         raise ValueError(
             f"samples {list(indices)} have different shapes {sorted(shapes)} and cannot form a "
             "batch; give the dataset a transform that makes them one size (Resize, crops)"
         )
-    return np.stack(samples)
+    dtype = np.result_type(*samples)
+    out = allocate((len(samples), *samples[0].shape), dtype) if allocate is not None else None
+    # One copy per sample: a flipped or channels-first view is laid out as it is copied.
+    return np.stack(samples, out=out)
 
 
-def _load_batch(dataset, indices, seed, epoch):
+def _load_batch(dataset, indices, seed, epoch, allocate=None):
     """Load and stack the samples `indices`: (images, labels, paths of skipped bad images)."""
     images, labels, skipped = [], [], []
     for index in indices:
@@ -49,20 +54,7 @@ def _load_batch(dataset, indices, seed, epoch):
         labels.append(label)
     if not images:
         return None, np.zeros(0, np.int64), skipped
-    return _stack(images, indices), np.asarray(labels, np.int64), skipped
-
-
-# A worker process receives the dataset once, when it starts, rather than with every batch.
-_worker_dataset = None
-
-
-def _keep_dataset(dataset):
-    global _worker_dataset
-    _worker_dataset = dataset
-
-
-def _load_batch_in_worker(indices, seed, epoch):
-    return _load_batch(_worker_dataset, indices, seed, epoch)
+    return _stack(images, indices, allocate), np.asarray(labels, np.int64), skipped
 
 
 class DataLoader:
@@ -75,10 +67,15 @@ class DataLoader:
     then smaller.
 
     num_workers=0 loads in the calling thread. Otherwise `worker_type` "thread" or "process"
-    pools prepare up to num_workers * prefetch batches ahead, in order. Processes start with
-    "spawn" (safe beside threads and CUDA, the same on every system), receive a pickled copy
-    of the dataset, and are started anew for each epoch; as with any "spawn" pool, the script
-    that creates the loader must run its work under `if __name__ == "__main__":`.
+    pools prepare up to num_workers * prefetch batches ahead, in order.
+
+    Processes scale past the GIL (threads stop gaining at about eight cores). They start with
+    "spawn" (safe beside threads and CUDA, the same on every system) when the first epoch
+    begins, each receives a pickled copy of the dataset, and they stay for the following
+    epochs; `close()` (or `with DataLoader(...) as loader:`, or dropping the loader) stops
+    them. A change to the dataset after they started is not seen by them, except its length,
+    which restarts them; call close() after changing it otherwise. As with any "spawn" pool,
+    the script that creates the loader must run its work under `if __name__ == "__main__":`.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=0,
@@ -100,6 +97,22 @@ class DataLoader:
         self.prefetch = prefetch
         self.epoch = 0
         self.start_batch = 0
+        self._pool = None  # the worker processes, kept across epochs
+
+    def close(self):
+        """Stop the worker processes, if any (a later epoch starts new ones)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __getstate__(self):  # a copy of the loader gets no share in this one's processes
+        return {**self.__dict__, "_pool": None}
 
     def set_epoch(self, epoch):
         self.epoch = epoch
@@ -123,8 +136,10 @@ class DataLoader:
         batches = self.batch_indices(epoch)[first:]
         if self.num_workers == 0:
             results = (_load_batch(self.dataset, indices, self.seed, epoch) for indices in batches)
+        elif self.worker_type == "process":
+            results = self._processes().run(batches, self.seed, epoch)
         else:
-            results = self._prefetched(batches, epoch)
+            results = self._threads(batches, epoch)
         try:
             for images, labels, skipped in results:
                 self._record_skipped(skipped)
@@ -139,14 +154,17 @@ class DataLoader:
         if skipped is not None:
             skipped.extend(path for path in paths if path not in skipped)
 
-    def _prefetched(self, batches, epoch):
-        if self.worker_type == "thread":
-            pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="tinynet-loader")
-            load = partial(_load_batch, self.dataset)
-        else:
-            pool = ProcessPoolExecutor(self.num_workers, mp_context=get_context("spawn"),
-                                       initializer=_keep_dataset, initargs=(self.dataset,))
-            load = _load_batch_in_worker
+    def _processes(self):
+        shape = (self.num_workers, self.prefetch, len(self.dataset))
+        if self._pool is None or self._pool.closed or self._pool.shape != shape:
+            self.close()
+            self._pool = WorkerPool(_load_batch, self.dataset, self.num_workers, self.num_workers * self.prefetch)
+            self._pool.shape = shape
+        return self._pool
+
+    def _threads(self, batches, epoch):
+        pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="tinynet-loader")
+        load = partial(_load_batch, self.dataset)
         pending = deque()
         try:
             for indices in batches:

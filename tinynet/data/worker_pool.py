@@ -1,0 +1,228 @@
+"""Worker processes for the DataLoader: started once, kept across epochs, batches in shared memory.
+
+Threads stop scaling at about eight cores, because the Python work around each Pillow call holds
+the GIL. Processes have a GIL each. Two costs made them slow before: starting fresh "spawn"
+processes (each imports NumPy and tinynet) every epoch, and pickling every batch through a pipe.
+So this pool starts its processes once and keeps them until the loader is closed, and a
+worker writes each batch into a block of shared memory that the main process copies out once.
+
+The protocol, all driven by the main process:
+- the main process owns `slots`, blocks of shared memory, one per batch in flight;
+- a task names its batch's sample indices and a slot; any idle worker takes it, loads and
+  stacks the samples straight into the slot, and answers with the labels and the shape;
+- a batch that does not fit its slot (the first ones, before the size is known) comes back
+  pickled instead, and the main process then gives that slot the size it needs;
+- a worker's exception comes back with the sample index in its notes and is raised again in
+  the main process; a worker that dies is reported by its exit code.
+Results arrive in any order; `run` yields them in the order of the batches.
+"""
+
+import os
+import pickle
+import queue
+import signal
+import traceback
+import weakref
+from functools import partial
+from multiprocessing import get_context, shared_memory
+
+import numpy as np
+
+# How long the main process waits for a result before it checks that the workers live, and a
+# worker for a task before it checks that the main process lives (so no worker is orphaned).
+POLL_SECONDS = 1.0
+# How long closing waits for a worker to finish its batch before it is terminated.
+JOIN_SECONDS = 5.0
+
+
+def _attach(attached, slot, name):
+    """The worker's mapping of a slot's shared memory, reopened when the slot was replaced."""
+    if slot in attached and attached[slot].name != name:
+        attached.pop(slot).close()
+    if slot not in attached:
+        attached[slot] = shared_memory.SharedMemory(name)
+    return attached[slot]
+
+
+def _slot_array(attached, slot, name, size, in_slot, shape, dtype):
+    """An array (shape, dtype) in the task's slot, or None if it does not fit."""
+    if name is None or int(np.prod(shape)) * np.dtype(dtype).itemsize > size:
+        return None
+    in_slot.append(np.ndarray(shape, dtype, buffer=_attach(attached, slot, name).buf))
+    return in_slot[-1]
+
+
+def _portable(error, worker):
+    """`error`, or a RuntimeError with its text when it cannot travel back by pickle."""
+    error.add_note(f"(in DataLoader worker process {worker}; its traceback:\n"
+                   f"{''.join(traceback.format_exception(error)).rstrip()})")
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        portable = RuntimeError(f"{type(error).__name__}: {error}")
+        for note in getattr(error, "__notes__", []):
+            portable.add_note(note)
+        return portable
+
+
+def _worker_loop(load_batch, dataset, tasks, results, worker, parent):
+    # Ctrl-C reaches the whole process group: the main process handles it and stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    attached = {}
+    try:
+        while True:
+            try:
+                task = tasks.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if os.getppid() != parent:
+                    return  # the main process is gone
+                continue
+            if task is None:
+                return
+            task_id, indices, seed, epoch, slot, name, size = task
+            in_slot = []  # the slot's array, once the samples are stacked into it
+            try:
+                images, labels, skipped = load_batch(dataset, indices, seed, epoch,
+                                                     partial(_slot_array, attached, slot, name, size, in_slot))
+                if images is None:
+                    results.put((task_id, "empty", None, labels, skipped))
+                elif in_slot:
+                    results.put((task_id, "shared", (images.shape, images.dtype.str), labels, skipped))
+                else:
+                    results.put((task_id, "pickled", images, labels, skipped))
+                del images, in_slot  # no view of the slot outlives the task
+            except Exception as error:
+                results.put((task_id, "error", _portable(error, worker), None, None))
+    finally:
+        for block in attached.values():
+            block.close()
+
+
+def _allocate(nbytes):
+    """A new block of shared memory, or None when /dev/shm has not room for it (a container's
+    default of 64 MB, say): writing past a full /dev/shm kills a process with SIGBUS, so such
+    batches travel by pickle instead."""
+    try:
+        if os.path.isdir("/dev/shm"):
+            stats = os.statvfs("/dev/shm")
+            if stats.f_bavail * stats.f_frsize < 2 * nbytes:
+                return None
+        return shared_memory.SharedMemory(create=True, size=nbytes)
+    except OSError:
+        return None
+
+
+def _shutdown(workers, tasks, results, blocks):
+    """Stop the workers (asked, then terminated) and free the shared memory. Safe to repeat."""
+    for _ in workers:
+        try:
+            tasks.put(None)
+        except (OSError, ValueError):
+            pass
+    for process in workers:
+        process.join(JOIN_SECONDS)
+        if process.is_alive():
+            process.terminate()
+            process.join(JOIN_SECONDS)
+    for channel in (tasks, results):
+        channel.cancel_join_thread()
+        channel.close()
+    for block in blocks:
+        if block is not None:
+            block.close()
+            block.unlink()
+    blocks.clear()
+
+
+class WorkerPool:
+    """`num_workers` spawned processes, each holding a copy of `dataset`, that run
+    `load_batch(dataset, indices, seed, epoch, allocate) -> (images or None, labels, skipped
+    paths)` with up to `slots` batches in flight; `allocate(shape, dtype)` returns an array
+    in shared memory to stack the samples into, or None."""
+
+    def __init__(self, load_batch, dataset, num_workers, slots):
+        context = get_context("spawn")
+        self.tasks, self.results = context.Queue(), context.Queue()
+        self.workers = [
+            context.Process(target=_worker_loop, name=f"tinynet-loader-{worker}", daemon=True,
+                            args=(load_batch, dataset, self.tasks, self.results, worker, os.getpid()))
+            for worker in range(num_workers)
+        ]
+        self.blocks = [None] * slots  # the slots' shared memory, None until a batch size is known
+        self.free = list(range(slots))
+        self.owner = {}  # task id -> slot, for every task sent and not yet answered
+        self.batch_bytes = 0
+        self.next_task = 0
+        self.closed = False
+        # Closing frees everything even if the pool is only dropped, or the program exits.
+        self._finalizer = weakref.finalize(self, _shutdown, self.workers, self.tasks, self.results, self.blocks)
+        for process in self.workers:
+            process.start()
+
+    def close(self):
+        self.closed = True
+        self._finalizer()
+
+    def run(self, batches, seed, epoch):
+        """Yield load_batch's result for each list of indices in `batches`, in order.
+
+        Leaving early (break, or the generator dropped) keeps the pool: the answers to the
+        batches still in flight are discarded as they arrive. Any error closes it."""
+        mine, ready = {}, {}  # task id -> position; position -> result
+        sent = done = 0
+        try:
+            while done < len(batches):
+                while self.free and sent < len(batches) and sent < done + len(self.blocks):
+                    mine[self._send(batches[sent], seed, epoch)] = sent
+                    sent += 1
+                task_id, result = self._receive()
+                if task_id in mine:
+                    ready[mine.pop(task_id)] = result
+                while done in ready:
+                    yield ready.pop(done)
+                    done += 1
+        except GeneratorExit:
+            raise  # left early: the answers to `mine` will be dropped by the next run
+        except BaseException:
+            self.close()
+            raise
+
+    def _send(self, indices, seed, epoch):
+        slot = self.free.pop()
+        block = self.blocks[slot]
+        if self.batch_bytes and (block is None or block.size < self.batch_bytes):
+            if block is not None:
+                block.close()
+                block.unlink()
+            self.blocks[slot] = block = _allocate(self.batch_bytes)
+        task_id, self.next_task = self.next_task, self.next_task + 1
+        self.owner[task_id] = slot
+        name, size = (block.name, block.size) if block is not None else (None, 0)
+        self.tasks.put((task_id, indices, seed, epoch, slot, name, size))
+        return task_id
+
+    def _receive(self):
+        """The next answer as (task id, (images or None, labels, skipped)); its slot is free."""
+        while True:
+            try:
+                task_id, kind, images, labels, skipped = self.results.get(timeout=POLL_SECONDS)
+                break
+            except queue.Empty:
+                dead = [process for process in self.workers if not process.is_alive()]
+                if dead:
+                    raise RuntimeError(
+                        f"DataLoader worker process {dead[0].name} (pid {dead[0].pid}) exited "
+                        f"unexpectedly with code {dead[0].exitcode}") from None
+        slot = self.owner.pop(task_id)
+        try:
+            if kind == "error":
+                raise images
+            if kind == "shared":
+                shape, dtype = images
+                images = np.ndarray(shape, dtype, buffer=self.blocks[slot].buf).copy()
+            elif kind == "pickled":
+                self.batch_bytes = max(self.batch_bytes, images.nbytes)
+            return task_id, (images, labels, skipped)
+        finally:
+            self.free.append(slot)
