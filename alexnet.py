@@ -31,7 +31,7 @@ from pathlib import Path
 import tinynet
 from tinynet import ShapeError, backend, nn, optim, viz
 from tinynet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tinynet.conv import output_size
+from tinynet.windows import output_size
 from tinynet.data import BadImageError, imagenet_classes, imagenet_synsets, read_rgb, transforms
 from tinynet.experiment import (
     EMBEDDED,

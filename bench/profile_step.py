@@ -20,7 +20,8 @@ import machine
 import numpy as np
 from steps import Tinynet, Torch, batch_of
 
-from tinynet import conv
+from tinynet import windows
+from tinynet.reference.conv import Conv2d
 from tinynet.tensor import Function
 
 
@@ -50,7 +51,7 @@ class StepProfile:
                 return method(function, *arrays)         # e.g. Mean's forward calling Sum's: counted once
             if phase == "forward":
                 self._label(function)
-                if isinstance(function, conv.Conv2d):
+                if isinstance(function, Conv2d):
                     self.convolutions.append((arrays[0].shape, arrays[1].shape, function.stride,
                                               function.padding, function.groups, function.needs_input_grad[0]))
             faults, start = minor_faults(), time.perf_counter()
@@ -134,7 +135,7 @@ def gemm_floor(convolutions, repeats=3):
     total = 0.0
     for index, (x_shape, w_shape, stride, padding, groups, input_grad) in enumerate(convolutions, start=1):
         out_channels, in_per_group, kh, kw = w_shape
-        oh, ow = (conv.output_size(size, k, s, p) for size, k, s, p in zip(x_shape[2:], (kh, kw), stride, padding))
+        oh, ow = (windows.output_size(size, k, s, p) for size, k, s, p in zip(x_shape[2:], (kh, kw), stride, padding))
         m, k, n = out_channels // groups, in_per_group * kh * kw, x_shape[0] * oh * ow
         seconds = {name: groups * s for name, s in gemm_seconds(m, k, n, input_grad, repeats).items()}
         total += sum(seconds.values())

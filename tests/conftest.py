@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 import tinynet
-from tinynet import backend
+from tinynet import backend, layer_paths
 
 DEVICES = [
     "cpu",
@@ -17,6 +17,13 @@ DEVICES = [
 def device(request):
     """Run a test on every backend: NumPy always, CuPy when a GPU is there."""
     return request.param
+
+
+@pytest.fixture(params=layer_paths.PATHS)
+def layer_path(request):
+    """Run a test on both paths through the heavy layers: fast (the default) and reference."""
+    with tinynet.reference_layers(request.param == "reference"):
+        yield request.param
 
 
 @pytest.fixture(autouse=True)

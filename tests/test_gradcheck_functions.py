@@ -86,7 +86,8 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_gradient_matches_central_differences(name, device):
+def test_gradient_matches_central_differences(name, device, layer_path):
+    """Run on both layer paths: the fast Functions must pass the same checks."""
     fn, inputs = CASES[name]
     inputs = [backend.to_device(x, device) for x in inputs]
     assert check_elementwise(fn, inputs) < TOLERANCE

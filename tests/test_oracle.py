@@ -5,9 +5,11 @@ import pytest
 
 import tinynet.functional as F
 from tests import naive
-from tinynet import Tensor, backend, conv
+from tinynet import Tensor, backend
+from tinynet.fast import conv
 
 
+@pytest.mark.usefixtures("layer_path")
 @pytest.mark.parametrize(
     "x_shape, w_shape, stride, padding, groups",
     [
@@ -23,6 +25,7 @@ def test_conv2d_matches_loops(x_shape, w_shape, stride, padding, groups, rng):
     np.testing.assert_allclose(out, naive.conv2d(x, w, b, stride, padding, groups), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.usefixtures("layer_path")
 @pytest.mark.parametrize(
     "kernel, stride, padding", [((3, 3), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)), ((2, 3), (1, 2), (0, 1))]
 )
@@ -32,6 +35,7 @@ def test_max_pool2d_matches_loops(kernel, stride, padding, rng):
     np.testing.assert_array_equal(out, naive.max_pool2d(x, kernel, stride, padding))
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_max_pool2d_sends_each_window_gradient_to_one_input():
     x = np.zeros((1, 1, 5, 5), dtype=np.float32)  # every entry ties
     t = Tensor(x, requires_grad=True)
@@ -44,6 +48,7 @@ def test_max_pool2d_sends_each_window_gradient_to_one_input():
     np.testing.assert_array_equal(t.grad[0, 0], winners)
 
 
+@pytest.mark.usefixtures("layer_path")
 @pytest.mark.parametrize("size, alpha_over_n", [(5, False), (5, True), (4, False), (1, False)])
 def test_local_response_norm_matches_loops(size, alpha_over_n, rng):
     x = rng.standard_normal((2, 7, 3, 4)) * 10
@@ -51,6 +56,7 @@ def test_local_response_norm_matches_loops(size, alpha_over_n, rng):
     np.testing.assert_allclose(out, naive.local_response_norm(x, size, 1e-2, 0.75, 2.0, alpha_over_n), rtol=1e-12)
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_cross_entropy_matches_loops_and_is_stable(rng):
     logits, targets = rng.standard_normal((6, 5)), rng.integers(0, 5, 6)
     assert F.cross_entropy(logits, targets).item() == pytest.approx(naive.cross_entropy(logits, targets), rel=1e-12)
@@ -66,8 +72,9 @@ def test_softmax_rows_sum_to_one_and_log_softmax_agrees(rng):
     np.testing.assert_allclose(np.exp(F.log_softmax(x, dim=1).data), probs, rtol=1e-5, atol=1e-30)
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_layers_reusing_scratch_buffers_return_independent_arrays(rng):
-    """Conv and pooling keep work buffers between calls; what they return must not live in them."""
+    """The fast conv and pooling keep work buffers between calls; what they return must not live in them."""
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     x1, x2 = (rng.standard_normal((1, 3, 9, 9)).astype(np.float32) for _ in range(2))
     first = F.conv2d(x1, w, padding=1)

@@ -78,17 +78,20 @@ def run_both(name, ours, theirs, x, rtol=RTOL, atol=ATOL):
 # -- one layer at a time ---------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_linear():
     run_both("Linear", nn.Linear(20, 10), torch.nn.Linear(20, 10), random(4, 20))
     run_both("Linear (no bias)", nn.Linear(20, 10, bias=False), torch.nn.Linear(20, 10, bias=False), random(4, 20))
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_conv2d_like_conv1_kernel_11_stride_4():
     ours, theirs = nn.Conv2d(3, 8, 11, stride=4), torch.nn.Conv2d(3, 8, 11, stride=4)
     out, _ = run_both("Conv2d 11x11/4", ours, theirs, random(2, 3, 39, 39))
     assert out.shape == (2, 8, 8, 8)
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_conv2d_like_conv2_padding_2_groups_2():
     ours = nn.Conv2d(8, 12, 5, padding=2, groups=2)
     theirs = torch.nn.Conv2d(8, 12, 5, padding=2, groups=2)
@@ -96,12 +99,14 @@ def test_conv2d_like_conv2_padding_2_groups_2():
     assert out.shape == (2, 12, 9, 9)
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_conv2d_non_square_stride_and_padding():
     ours = nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), groups=2)
     theirs = torch.nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), groups=2)
     run_both("Conv2d non-square", ours, theirs, random(2, 4, 7, 6))
 
 
+@pytest.mark.usefixtures("layer_path")
 @pytest.mark.parametrize("padding", [0, 1])
 def test_max_pool_3x3_stride_2(padding):
     # continuous random inputs: no ties, so both pick the same winner in every window
@@ -109,14 +114,17 @@ def test_max_pool_3x3_stride_2(padding):
     run_both(f"MaxPool2d(3, 2, padding={padding})", ours, theirs, random(2, 4, 13, 13))
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_relu():
     run_both("ReLU", nn.ReLU(), torch.nn.ReLU(), random(3, 4, 5))
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_dropout_in_eval_mode_is_the_identity_in_both():
     run_both("Dropout eval", nn.Dropout(0.5).eval(), torch.nn.Dropout(0.5).eval(), random(4, 50))
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_dropout_in_train_mode_uses_the_same_convention():
     """The masks come from different generators, so compare through each side's own mask:
     both are inverted dropout, output = input * mask with mask in {0, 1/(1-p)}."""
@@ -137,6 +145,7 @@ def test_dropout_in_train_mode_uses_the_same_convention():
     np.testing.assert_array_equal(x_theirs.grad.numpy(), (out_theirs.detach().numpy() != 0) * np.float32(2.0))
 
 
+@pytest.mark.usefixtures("layer_path")
 @pytest.mark.parametrize("alpha, scale", [(1e-4, 30.0), (0.1, 1.0)])
 def test_lrn_with_alpha_over_n_equals_torch(alpha, scale):
     # scale: with the paper's tiny alpha, inputs of size 1 would hardly be normalised at all
@@ -145,6 +154,7 @@ def test_lrn_with_alpha_over_n_equals_torch(alpha, scale):
     run_both(f"LRN alpha/n alpha={alpha}", ours, theirs, random(2, 9, 4, 4, scale=scale))
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_lrn_paper_convention_equals_torch_with_alpha_times_n():
     ours = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)  # paper: alpha not divided by n
     theirs = torch.nn.LocalResponseNorm(5, alpha=5 * 1e-4, beta=0.75, k=2.0)
@@ -155,11 +165,13 @@ def test_lrn_paper_convention_equals_torch_with_alpha_times_n():
     assert np.abs(ours(tinynet.tensor(x)).numpy() - torch_default).max() > 1e-2
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_lrn_even_size():
     ours = nn.LocalResponseNorm(4, alpha=0.1, beta=0.75, k=1.0, alpha_over_n=True)
     run_both("LRN size 4", ours, torch.nn.LocalResponseNorm(4, alpha=0.1, beta=0.75, k=1.0), random(2, 7, 3, 3))
 
 
+@pytest.mark.usefixtures("layer_path")
 def test_cross_entropy():
     logits, targets = random(8, 10, scale=3.0), np.random.default_rng(2).integers(0, 10, 8)
     ours = tinynet.tensor(logits, requires_grad=True)
@@ -172,6 +184,7 @@ def test_cross_entropy():
     assert_close("cross_entropy grad logits", ours.grad, theirs.grad)
 
 
+@pytest.mark.usefixtures("layer_path")
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("dim", [0, 1])
 def test_softmax_and_log_softmax(name, dim):
@@ -217,6 +230,7 @@ def alexnet_shaped(lib, dropout):
     )
 
 
+@pytest.mark.usefixtures("layer_path")
 @pytest.mark.parametrize("mode", ["eval", "train with p=0"])
 def test_alexnet_shaped_network_agrees_end_to_end(mode):
     ours = alexnet_shaped(nn, dropout=0.5 if mode == "eval" else 0.0)

@@ -12,6 +12,7 @@ from . import (
     optim,
 )
 from .backend import gpu_available, manual_seed
+from .layer_paths import reference_layers, use_reference_layers
 from .tensor import Function, ShapeError, Tensor, is_grad_enabled, no_grad, tensor
 
 __version__ = "0.1.0"
@@ -19,4 +20,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "Function", "ShapeError", "no_grad", "is_grad_enabled",
     "manual_seed", "gpu_available", "functional", "nn", "optim",
+    "use_reference_layers", "reference_layers",
 ]

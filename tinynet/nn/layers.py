@@ -2,8 +2,8 @@
 
 from .. import backend
 from .. import functional as F
-from ..conv import pair
 from ..tensor import ShapeError
+from ..windows import pair
 from . import init
 from .module import Module, Parameter
 

@@ -1,0 +1,267 @@
+"""The two paths through the heavy layers: the switch, and the fast path equal to the reference path."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import alexnet
+import tinynet
+import tinynet.functional as F
+from tinynet import Tensor, backend, fast, layer_paths, optim, reference
+from tinynet.fast import workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- the switch ------------------------------------------------------------------------
+
+
+def layer_types(x, w):
+    """The Function classes that F.* used for each heavy layer, read from the graph."""
+    hidden = F.relu(F.conv2d(x, w, padding=1))
+    pooled = F.max_pool2d(F.local_response_norm(hidden, 3), 2)
+    loss = F.cross_entropy(F.linear(pooled.flatten(), Tensor(np.ones((3, 4 * 2 * 2)))), np.array([0]))
+    types, function = [], loss.creator
+    while function is not None:
+        types.append(type(function))
+        function = function.inputs[0].creator
+    return types
+
+
+def test_the_fast_path_is_the_default_and_each_switch_selects_the_reference_path():
+    x, w = Tensor(np.ones((1, 2, 4, 4)), requires_grad=True), Tensor(np.ones((4, 2, 3, 3)))
+    fast_layers = {fast.Conv2d, fast.MaxPool2d, fast.Linear, fast.ReLU}
+    reference_layers = {reference.Conv2d, reference.MaxPool2d, reference.Linear, reference.ReLU,
+                        reference.LocalResponseNorm, reference.SoftmaxCrossEntropy}
+    assert layer_paths.current_path() == "fast"
+    assert fast_layers <= set(layer_types(x, w))
+    with tinynet.reference_layers():
+        assert layer_paths.current_path() == "reference"
+        used = set(layer_types(x, w))
+        assert reference_layers <= used and not fast_layers & used
+    assert layer_paths.current_path() == "fast"
+    tinynet.use_reference_layers()
+    try:
+        assert not fast_layers & set(layer_types(x, w))
+    finally:
+        tinynet.use_reference_layers(False)
+    assert fast_layers <= set(layer_types(x, w))
+
+
+def test_the_block_gives_back_the_previous_path_even_after_an_error():
+    tinynet.use_reference_layers()
+    try:
+        with pytest.raises(ZeroDivisionError), tinynet.reference_layers(False):
+            assert layer_paths.current_path() == "fast"
+            raise ZeroDivisionError
+        assert layer_paths.current_path() == "reference"
+    finally:
+        tinynet.use_reference_layers(False)
+
+
+@pytest.mark.parametrize("value, expected", [("reference", "reference"), ("fast", "fast"), (None, "fast")])
+def test_the_environment_variable_selects_the_path(value, expected):
+    env = {k: v for k, v in os.environ.items() if k != layer_paths.ENVIRONMENT_VARIABLE}
+    if value is not None:
+        env[layer_paths.ENVIRONMENT_VARIABLE] = value
+    code = "import tinynet; print(tinynet.layer_paths.current_path(), tinynet.layer_paths.layers().__name__)"
+    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [expected, f"tinynet.{expected}"]
+
+
+def test_a_wrong_environment_value_names_the_variable_and_the_choices():
+    env = dict(os.environ, **{layer_paths.ENVIRONMENT_VARIABLE: "quick"})
+    result = subprocess.run([sys.executable, "-c", "import tinynet"], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "TINYNET_LAYERS='quick'" in result.stderr and "('fast', 'reference')" in result.stderr
+
+
+def test_on_the_reference_path_each_layers_math_is_within_three_frames_of_backward():
+    """What a student meets stepping into loss.backward(): Tensor.backward, the engine's
+    _run_backward, then the layer's own backward, where its math is."""
+    depths = {}
+    targets = {cls.backward.__code__: cls.__name__ for cls in
+               (reference.Conv2d, reference.MaxPool2d, reference.LocalResponseNorm, reference.Linear,
+                reference.SoftmaxCrossEntropy)}
+    entry = Tensor.backward.__code__
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code in targets:
+            depth, caller = 0, frame
+            while caller is not None and caller.f_code is not entry:
+                caller, depth = caller.f_back, depth + 1
+            depths[targets[frame.f_code]] = depth
+
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 3, 8, 8)), requires_grad=True)
+    w, v = Tensor(np.ones((4, 3, 3, 3)), requires_grad=True), Tensor(np.ones((5, 36)), requires_grad=True)
+    with tinynet.reference_layers():
+        hidden = F.max_pool2d(F.local_response_norm(F.conv2d(x, w, padding=1), 3), 3, 2)
+        loss = F.cross_entropy(F.linear(hidden.flatten(), v), np.array([1, 2]))
+        sys.setprofile(profile)
+        try:
+            loss.backward()
+        finally:
+            sys.setprofile(None)
+    assert set(depths) == set(targets.values())
+    assert max(depths.values()) <= 3, depths
+
+
+# -- the fast path equals the reference path -------------------------------------------------
+
+
+def forward_and_backward(call, inputs, grad_seed=1):
+    """Output and every input's gradient of call(*inputs), as float64 host arrays."""
+    tensors = [Tensor(a, requires_grad=a.dtype.kind == "f") for a in inputs]
+    out = call(*tensors)
+    xp = backend.xp_of(out.data)
+    upstream = xp.asarray(np.random.default_rng(grad_seed).standard_normal(out.shape).astype(out.dtype))
+    out.backward(upstream)
+    return [backend.to_numpy(out.data)] + [backend.to_numpy(t.grad) for t in tensors if t.requires_grad]
+
+
+def on_both_paths(call, inputs):
+    results = {}
+    for path in layer_paths.PATHS:
+        with tinynet.reference_layers(path == "reference"):
+            results[path] = forward_and_backward(call, inputs)
+    return results["fast"], results["reference"]
+
+
+def assert_paths_agree(fast_results, reference_results, rtol=1e-5):
+    """float32 agreement, relative to the size of each result: the two paths add the
+    same products in different orders."""
+    assert len(fast_results) == len(reference_results)
+    for index, (a, b) in enumerate(zip(fast_results, reference_results)):
+        assert a.shape == b.shape and a.dtype == b.dtype == np.float32, index
+        scale = max(np.abs(b).max(), 1e-30)
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * scale, err_msg=f"result {index}")
+
+
+def f32(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+LAYER_CASES = {
+    "conv1-like (11x11 stride 4)": (
+        lambda x, w, b: F.conv2d(x, w, b, stride=4), [(2, 3, 31, 31), (8, 3, 11, 11), (8,)]),
+    "conv2-like (5x5 pad 2, groups 2)": (
+        lambda x, w, b: F.conv2d(x, w, b, padding=2, groups=2), [(3, 8, 9, 9), (12, 4, 5, 5), (12,)]),
+    "conv (non-square, no bias)": (
+        lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(1, 0)), [(2, 4, 7, 6), (6, 4, 3, 2)]),
+    "max pool 3x3/2": (lambda x: F.max_pool2d(x, 3, 2), [(2, 5, 13, 13)]),
+    "max pool with padding": (lambda x: F.max_pool2d(x, 3, 2, padding=1), [(2, 3, 8, 7)]),
+    "local response norm": (lambda x: F.local_response_norm(x, 5, 1e-2, 0.75, 2.0), [(2, 9, 4, 4)]),
+    "linear": (lambda x, w, b: F.linear(x, w, b), [(4, 20), (10, 20), (10,)]),
+    "relu": (lambda x: F.relu(x), [(3, 4, 5, 6)]),
+}
+
+
+@pytest.mark.parametrize("name", list(LAYER_CASES))
+def test_fast_layer_equals_reference_layer(name, device, rng):
+    call, shapes = LAYER_CASES[name]
+    inputs = [backend.to_device(f32(rng, *shape), device) for shape in shapes]
+    assert_paths_agree(*on_both_paths(call, inputs))
+
+
+def test_fast_cross_entropy_equals_reference(device, rng):
+    logits = backend.to_device(f32(rng, 8, 10) * 3, device)
+    targets = backend.to_device(rng.integers(0, 10, 8), device)
+    assert_paths_agree(*on_both_paths(lambda t: F.cross_entropy(t, targets), [logits]))
+
+
+def test_chunked_fast_convolution_equals_reference(device, rng, monkeypatch):
+    """A batch whose columns exceed the budget goes through the fast path in chunks and
+    does not keep its columns: still the reference's numbers."""
+    monkeypatch.setattr(fast.conv, "COLUMNS_BUDGET_BYTES", 1)
+    inputs = [backend.to_device(f32(rng, *shape), device) for shape in [(3, 4, 9, 8), (6, 2, 3, 3), (6,)]]
+    assert_paths_agree(*on_both_paths(lambda x, w, b: F.conv2d(x, w, b, 2, 1, 2), inputs))
+
+
+def alexnet_step(preset, images, labels, device):
+    """One training step from the same seeded weights: the loss, every gradient, every new weight."""
+    tinynet.manual_seed(0)
+    model = alexnet.AlexNet(preset, num_classes=10, in_channels=3).to(device)
+    optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    with tinynet.backend.fixed_seed(1):  # the same dropout masks on both paths
+        loss = F.cross_entropy(model(Tensor(images)), labels)
+    loss.backward()
+    grads = [backend.to_numpy(p.grad).copy() for p in model.parameters()]
+    optimizer.step()
+    return [np.float32(loss.item())] + grads + [backend.to_numpy(p.data) for p in model.parameters()]
+
+
+@pytest.mark.parametrize("preset", ["seed", "paper"])
+def test_a_whole_alexnet_training_step_is_the_same_on_both_paths(preset, device, rng):
+    images = backend.to_device(f32(rng, 2, 3, 227, 227), device)
+    labels = backend.to_device(np.array([3, 7]), device)
+    results = {}
+    for path in layer_paths.PATHS:
+        with tinynet.reference_layers(path == "reference"):
+            results[path] = alexnet_step(preset, images, labels, device)
+    fast_results, reference_results = results["fast"], results["reference"]
+    assert len(fast_results) == 1 + 2 * 16
+    # Relative to each array's norm: early-layer gradients of a random net are sums of
+    # many float32 products of both signs, whose entries near zero differ most.
+    for index, (a, b) in enumerate(zip(fast_results, reference_results)):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        assert np.linalg.norm(a - b) <= 1e-4 * np.linalg.norm(b), index
+
+
+# -- the fast path's recycled memory -----------------------------------------------------------
+
+
+def test_recycled_arrays_are_never_handed_out_while_in_use():
+    shape = (256, 1024)  # 1 MiB of float32: large enough to be recycled
+    first = workspace.empty(np, shape, np.float32)
+    first.fill(1)
+    second = workspace.empty(np, shape, np.float32)
+    assert not np.shares_memory(first, second)
+    view = first[::2]
+    address = first.__array_interface__["data"][0]
+    del first
+    third = workspace.empty(np, shape, np.float32)
+    assert third.__array_interface__["data"][0] != address  # the view keeps it in use
+    assert (view == 1).all()
+    del view
+    fourth = workspace.empty(np, shape, np.float32)
+    assert fourth.__array_interface__["data"][0] == address  # now nothing refers to it: recycled
+
+
+def test_release_lets_go_of_free_arrays_only():
+    shape = (300, 1024)
+    kept = workspace.empty(np, shape, np.float32)
+    workspace.empty(np, shape, np.float32)  # dropped at once: free
+    workspace.release()
+    assert [a is kept for a in workspace._recycled[(shape, np.dtype(np.float32).str)]] == [True]
+
+
+def test_gradients_kept_from_an_earlier_step_are_not_overwritten(rng):
+    """A student may keep last step's gradient to compare; recycling must leave it alone."""
+    layer = tinynet.nn.Linear(512, 1024)
+    x = Tensor(f32(rng, 8, 512))
+    layer(x).sum().backward()
+    kept = layer.weight.grad
+    expected = kept.copy()
+    layer.weight.grad = None
+    layer(x * 2).sum().backward()
+    np.testing.assert_array_equal(kept, expected)
+    np.testing.assert_allclose(layer.weight.grad, 2 * expected, rtol=1e-6)
+
+
+def test_a_retained_graph_gives_the_same_gradients_twice_on_the_fast_path(rng):
+    """The fast convolution overwrites its kept columns with their gradient; a second
+    backward through the same graph must recompute them, not read gradients as inputs."""
+    x = Tensor(f32(rng, 2, 3, 9, 9), requires_grad=True)
+    w = Tensor(f32(rng, 4, 3, 3, 3), requires_grad=True)
+    out = F.conv2d(x, w, padding=1)
+    out.backward(np.ones(out.shape, np.float32), retain_graph=True)
+    first = x.grad.copy(), w.grad.copy()
+    x.grad = w.grad = None
+    out.backward(np.ones(out.shape, np.float32))
+    np.testing.assert_allclose(x.grad, first[0], rtol=1e-6)
+    np.testing.assert_allclose(w.grad, first[1], rtol=1e-6)
