@@ -20,6 +20,7 @@ from tinynet.data import (
     load_fashion_mnist,
     read_cifar10_batch,
     read_idx,
+    read_rgb,
     write_idx,
 )
 from tinynet.data import transforms as T
@@ -146,17 +147,19 @@ def test_image_folder_corrupt_file_raises_with_its_name(image_root):
         list(DataLoader(dataset, batch_size=2, num_workers=2))
 
 
-def test_image_folder_skip_bad_counts_and_goes_on(image_root):
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_image_folder_skip_bad_counts_and_goes_on(image_root, worker_type):
     (image_root / "ant" / "grey.png").write_bytes(b"\x89PNG garbage")
     dataset = ImageFolder(image_root, transform=T.Compose([T.Resize((8, 8)), T.ToCHW()]),
                           skip_bad=True)
-    loader = DataLoader(dataset, batch_size=2, num_workers=2)
+    loader = DataLoader(dataset, batch_size=2, num_workers=2, worker_type=worker_type)
     for _ in range(2):  # the same file is skipped, and listed once, every epoch
         batches = list(loader)
         assert [len(labels) for _, labels in batches] == [1, 2, 1]
         assert np.concatenate([labels for _, labels in batches]).tolist() == [0, 1, 2, 2]
         assert batches[0][0].shape == (1, 3, 8, 8)
         assert dataset.skipped == [str(image_root / "ant" / "grey.png")]
+    loader.close()
 
 
 def test_image_folder_layout_errors(tmp_path):
@@ -239,6 +242,86 @@ def test_compose_passes_one_generator_through():
     expected = T.ToCHW()(T.RandomHorizontalFlip()(T.RandomCrop(4)(image, rng), rng))
     np.testing.assert_array_equal(pipeline(image, np.random.default_rng(5)), expected)
     assert pipeline(image, np.random.default_rng(5)).shape == (3, 4, 4)
+
+
+THREE_STEP = T.Compose([T.Resize(256), T.CenterCrop(256), T.RandomCrop(227)])
+
+
+@pytest.mark.parametrize("shape", [(375, 500, 3), (500, 375, 3), (300, 300, 3), (120, 150, 3), (257, 700, 3)])
+def test_rescaled_random_crop_is_the_three_step_crop_in_one_resampling(shape):
+    # Noise: a crop misplaced by one pixel, or scaled differently, would differ by tens of levels.
+    image = random_images(shape, seed=shape[0])
+    tops = set()
+    for seed in range(8):
+        fused = T.RescaledRandomCrop(256, 227)(Image.fromarray(image), np.random.default_rng(seed))
+        three_step = THREE_STEP(image, np.random.default_rng(seed))
+        assert fused.shape == three_step.shape == (227, 227, 3) and fused.dtype == np.uint8
+        difference = np.abs(fused.astype(int) - three_step)
+        assert difference.max() <= 1 and difference.mean() < 0.01  # resampled, not bit for bit
+        tops.add(T.RescaledRandomCrop(256, 227).offsets(np.random.default_rng(seed)))
+    assert len(tops) == 8  # each seed its own crop
+
+
+def test_rescaled_crops_of_a_rescaled_image_are_exact():
+    image = random_images((256, 300, 3))
+    for seed in range(5):
+        np.testing.assert_array_equal(T.RescaledRandomCrop(256, 227)(image, np.random.default_rng(seed)),
+                                      THREE_STEP(image, np.random.default_rng(seed)))
+    np.testing.assert_array_equal(T.RescaledCenterCrop(256, 227)(image),
+                                  T.Compose([T.Resize(256), T.CenterCrop(256), T.CenterCrop(227)])(image))
+
+
+def test_rescaled_center_crop_is_the_three_step_centre():
+    image = random_images((375, 500, 3))
+    three_step = T.Compose([T.Resize(32), T.CenterCrop(32), T.CenterCrop((28, 20))])(image)
+    fused = T.RescaledCenterCrop(32, (28, 20))(image)
+    assert fused.shape == (28, 20, 3)
+    assert np.abs(fused.astype(int) - three_step).max() <= 1
+
+
+def test_rescaled_crop_refuses_a_crop_larger_than_the_square():
+    with pytest.raises(ValueError, match=r"RescaledRandomCrop: need a crop \(300, 300\) that fits in the 256x256"):
+        T.RescaledRandomCrop(256, 300)
+    with pytest.raises(ValueError, match="RescaledCenterCrop"):
+        T.RescaledCenterCrop(0, 1)
+
+
+def test_transforms_say_how_large_an_input_they_need():
+    assert T.Resize(256).min_input_side == 256 and T.Resize((7, 5)).min_input_side is None
+    assert T.Compose([T.RescaledRandomCrop(256, 227), T.ToCHW()]).min_input_side == 256
+    assert T.Compose([T.RandomCrop(4)]).min_input_side is None and T.Compose([]).min_input_side is None
+
+
+def test_draft_decoding_never_goes_below_the_side_asked_for(tmp_path):
+    save(tmp_path / "big.jpg", random_images((520, 600, 3)), "JPEG")
+    save(tmp_path / "grey.jpg", random_images((1100, 1300)), "JPEG")
+    save(tmp_path / "big.png", random_images((520, 600, 3)))
+    assert read_rgb(tmp_path / "big.jpg", 256).size == (300, 260)  # 1/2: the shorter side is 260
+    assert read_rgb(tmp_path / "big.jpg", 261).size == (600, 520)  # 1/2 would give 260 < 261
+    grey = read_rgb(tmp_path / "grey.jpg", 256)
+    assert grey.size == (325, 275) and grey.mode == "RGB"  # 1/4
+    assert read_rgb(tmp_path / "big.png", 256).size == (600, 520)  # not a JPEG: full size
+    assert read_rgb(tmp_path / "big.jpg").size == (600, 520)
+    with pytest.raises(ValueError, match="min_side must be a positive whole number"):
+        read_rgb(tmp_path / "big.jpg", 0)
+
+
+class SizeOf:
+    """A transform that needs a shorter side of `side` and returns the size it was given."""
+
+    min_input_side = 256
+
+    def __call__(self, image, rng):
+        return np.array(image.size)
+
+
+def test_image_folder_decodes_large_jpegs_only_as_large_as_the_transform_needs(tmp_path):
+    save(tmp_path / "a" / "big.jpg", random_images((1040, 1200, 3)), "JPEG")
+    save(tmp_path / "b" / "small.jpg", random_images((300, 400, 3)), "JPEG")
+    assert [ImageFolder(tmp_path, SizeOf())[i][0].tolist() for i in range(2)] == [[300, 260], [400, 300]]
+    assert ImageFolder(tmp_path)[0][0].size == (1200, 1040)  # no transform: the whole image
+    out = ImageFolder(tmp_path, T.Compose([T.RescaledRandomCrop(256, 227), T.ToCHW()]))[0][0]
+    assert out.shape == (3, 227, 227)
 
 
 # ---------------------------------------------------------------- batch transforms
@@ -377,13 +460,17 @@ class FailOnSeven:
         return image
 
 
-@pytest.mark.parametrize("num_workers", [0, 2])
-def test_loader_reraises_a_transform_error(num_workers):
-    loader = DataLoader(numbered_dataset(10, FailOnSeven()), batch_size=2, num_workers=num_workers)
+@pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "thread"), (2, "process")])
+def test_loader_reraises_a_transform_error(num_workers, worker_type):
+    loader = DataLoader(numbered_dataset(10, FailOnSeven()), batch_size=2, num_workers=num_workers,
+                        worker_type=worker_type)
     with pytest.raises(ValueError, match="cannot augment image seven") as caught:
         list(loader)
     assert "sample 7 in epoch 0" in str(caught.value.__notes__)
     assert loader.epoch == 0
+    if worker_type == "process":  # the worker's own traceback travels with the error
+        assert "in DataLoader worker process" in str(caught.value.__notes__)
+        assert 'test_data.py", line' in caught.value.__notes__[-1]
 
 
 class GrowingImages(Dataset):

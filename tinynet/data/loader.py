@@ -10,6 +10,7 @@ or of processes (worker_pool.py: no GIL to share, kept across epochs, batches ha
 shared memory) prepares the next few batches while the model trains on the current one.
 """
 
+import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -160,6 +161,7 @@ class DataLoader:
             self.close()
             self._pool = WorkerPool(_load_batch, self.dataset, self.num_workers, self.num_workers * self.prefetch)
             self._pool.shape = shape
+            weakref.finalize(self, self._pool.close)  # a dropped loader stops its processes
         return self._pool
 
     def _threads(self, batches, epoch):

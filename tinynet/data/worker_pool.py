@@ -21,6 +21,7 @@ import os
 import pickle
 import queue
 import signal
+import time
 import traceback
 import weakref
 from functools import partial
@@ -31,7 +32,7 @@ import numpy as np
 # How long the main process waits for a result before it checks that the workers live, and a
 # worker for a task before it checks that the main process lives (so no worker is orphaned).
 POLL_SECONDS = 1.0
-# How long closing waits for a worker to finish its batch before it is terminated.
+# How long closing waits for the workers to finish their batches before they are terminated.
 JOIN_SECONDS = 5.0
 
 
@@ -54,8 +55,8 @@ def _slot_array(attached, slot, name, size, in_slot, shape, dtype):
 
 def _portable(error, worker):
     """`error`, or a RuntimeError with its text when it cannot travel back by pickle."""
-    error.add_note(f"(in DataLoader worker process {worker}; its traceback:\n"
-                   f"{''.join(traceback.format_exception(error)).rstrip()})")
+    error.add_note(f"(in DataLoader worker process {worker}, at:\n"
+                   f"{''.join(traceback.format_tb(error.__traceback__)).rstrip()})")
     try:
         pickle.loads(pickle.dumps(error))
         return error
@@ -120,14 +121,20 @@ def _shutdown(workers, tasks, results, blocks):
             tasks.put(None)
         except (OSError, ValueError):
             pass
+    stopped = True  # every worker read its way to the stop sign
+    deadline = time.monotonic() + JOIN_SECONDS
     for process in workers:
-        process.join(JOIN_SECONDS)
+        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.terminate()
             process.join(JOIN_SECONDS)
+        stopped = stopped and process.exitcode == 0
     for channel in (tasks, results):
-        channel.cancel_join_thread()
         channel.close()
+    if stopped:
+        tasks.join_thread()  # the thread that fed the tasks' pipe is done: none is left behind
+    else:
+        tasks.cancel_join_thread()  # nobody reads what is left in the pipe: do not wait on it
     for block in blocks:
         if block is not None:
             block.close()
