@@ -708,7 +708,8 @@ def parse_args(argv):
     train.add_argument("--pca", action=argparse.BooleanOptionalAction, help="PCA colour augmentation (RGB only)")
     train.add_argument("--record-norms", type=natural, metavar="STEPS", help="every STEPS steps, record each layer's "
                        "weight and gradient norms in norms.csv and norms.png (default 0: off)")
-    train.add_argument("--workers", type=natural, default=2, help="background threads decoding images")
+    train.add_argument("--workers", type=natural, default=2,
+                       help="background processes decoding images (0: in the training process)")
     train.add_argument("--skip-bad", action=argparse.BooleanOptionalAction,
                        help="leave out images that cannot be decoded, and count them (a resumed run keeps its choice)")
     train.add_argument("--limit", type=positive_int, help="train on this many images only, spread over the set")

@@ -122,9 +122,7 @@ def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, li
     check_same_classes(val.classes, classes, root)
     train = None
     if not val_only:
-        crop = [transforms.RandomCrop(input_size), transforms.RandomHorizontalFlip()]
-        train = ImageFolder(root / "train", transforms.Compose(_rescale(input_size) + crop + [transforms.ToCHW()]),
-                            skip_bad)
+        train = ImageFolder(root / "train", train_transform(input_size), skip_bad)
         train.samples = [train.samples[i] for i in _spread(len(train.samples), limit)]
         train.targets = [label for _, label in train.samples]
         if len(train.classes) < 2:
@@ -132,7 +130,8 @@ def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, li
         if val.classes != train.classes:
             raise ValueError(f"{root}: val/ classes {val.classes} differ from train/ classes {train.classes}")
     _check_images([folder for folder in (train, val) if folder is not None], skip_bad, workers, progress)
-    loader = dict(num_workers=workers, seed=seed)
+    # Processes: threads stop gaining at about eight cores (the GIL), a GPU wants more.
+    loader = dict(num_workers=workers, seed=seed, worker_type="process")
     if val_only:  # evaluation normalises with the statistics of the images the model trained on
         return ImageData(train=None, val=DataLoader(val, max(1, batch_size // val_crops), **loader),
                          classes=val.classes, in_channels=3, mean=None, std=None)
@@ -190,10 +189,20 @@ def _rescale(input_size):
     return [transforms.Resize(side), transforms.CenterCrop(side)]
 
 
+def train_transform(input_size):
+    """Section 4.1: a random crop of the rescaled image (_rescale), flipped half the time;
+    RescaledRandomCrop resamples only the crop's box, in one step."""
+    side = _rescale(input_size)[0].size
+    return transforms.Compose([transforms.RescaledRandomCrop(side, input_size), transforms.RandomHorizontalFlip(),
+                               transforms.ToCHW()])
+
+
 def eval_transform(input_size, crops=1):
     """How validation and prediction see an image: the centre crop, or ten crops."""
-    view = transforms.TenCrop(input_size) if crops == 10 else transforms.CenterCrop(input_size)
-    return transforms.Compose(_rescale(input_size) + [view, transforms.ToCHW()])
+    if crops == 10:
+        return transforms.Compose(_rescale(input_size) + [transforms.TenCrop(input_size), transforms.ToCHW()])
+    side = _rescale(input_size)[0].size
+    return transforms.Compose([transforms.RescaledCenterCrop(side, input_size), transforms.ToCHW()])
 
 
 def batch_preparer(mean, std, device, pca=None, seed=0):
