@@ -4,6 +4,9 @@ A training step is forward, softmax cross-entropy, backward and a momentum SGD
 update (lr 0.01, momentum 0.9, weight decay 5e-4) on 227x227 float32 images.
 Both frameworks get the same weights and inputs and the same thread count; their
 steps alternate in one process, after a warm-up, and each rate is a median.
+tinynet runs twice: through its fast layers (the default) and through its
+reference layers (tinynet/reference/, the textbook code), which is reported but
+has no target.
 
 Peak memory is measured in fresh subprocesses, one per framework, so neither
 counts the other's buffers: the peak resident set (VmHWM) of a few training
@@ -26,25 +29,41 @@ import machine
 import numpy as np
 from steps import Tinynet, Torch, batch_of, tinynet_model
 
+import tinynet
 from tinynet import Tensor, backend
 
 
+def on_reference_path(method):
+    """The same tinynet step through the textbook layers (tinynet/reference/)."""
+    def run():
+        with tinynet.reference_layers():
+            return method()
+    return run
+
+
 def throughput(preset, batch, args):
-    """Median images/s of both frameworks, training and inference, alternating."""
+    """Images/s of tinynet's fast path, PyTorch and (unless --no-reference) tinynet's
+    reference path, training and inference, alternating: the median of each, and the
+    spread of the fast path's ratio to PyTorch over the alternating rounds."""
     images, labels = batch_of(batch)
     ours = Tinynet(preset, images, labels, args.device)
     theirs = Torch(ours.model, images, labels, args.device)
     gap = np.abs(ours.infer() - theirs.infer()).max()
     rows = []
     for mode in ("train", "infer"):
-        times = {"tinynet": [], "torch": []}
+        sides = {"fast": getattr(ours, f"{mode}_step" if mode == "train" else mode),
+                 "torch": getattr(theirs, f"{mode}_step" if mode == "train" else mode)}
+        if not args.no_reference:
+            sides["reference"] = on_reference_path(sides["fast"])
+        times = {name: [] for name in sides}
         for index in range(args.warmup + args.steps):
-            for name, side in (("tinynet", ours), ("torch", theirs)):
-                seconds, _ = machine.timed(side.train_step if mode == "train" else side.infer, args.device)
+            for name, run in sides.items():
+                seconds, _ = machine.timed(run, args.device)
                 if index >= args.warmup:
                     times[name].append(seconds)
         rate = {name: batch / machine.median(ts) for name, ts in times.items()}
-        rows.append((f"{preset} b{batch} {mode}", rate["tinynet"], rate["torch"]))
+        ratios = [pt / tn for tn, pt in zip(times["fast"], times["torch"])]
+        rows.append((f"{preset} b{batch} {mode}", rate, min(ratios), max(ratios)))
     return rows, gap
 
 
@@ -98,6 +117,7 @@ def main():
     parser.add_argument("--threads", type=int, default=len(machine.os.sched_getaffinity(0)))
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    parser.add_argument("--no-reference", action="store_true", help="skip tinynet's reference path")
     parser.add_argument("--child", choices=["tinynet", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.device == "gpu":
@@ -108,15 +128,19 @@ def main():
     machine.print_machine(args.device, note)
     print(f"AlexNet 227x227, float32, {args.device}; median of {args.steps} alternating steps after "
           f"{args.warmup} warm-up; train = forward + backward + momentum SGD")
-    print("speed ratio = tinynet images/s / PyTorch images/s: >= 1 means tinynet is as fast as PyTorch\n")
-    print(f"{'run':22} {'tinynet img/s':>14} {'PyTorch img/s':>14} {'speed ratio':>12}")
+    print("speed ratio = tinynet images/s / PyTorch images/s: >= 1 means tinynet is as fast as PyTorch;")
+    print("fast = tinynet's default layers, reference = its textbook layers (tinynet/reference/)\n")
+    print(f"{'run':18} {'fast img/s':>10} {'PyTorch':>8} {'ratio':>6} {'(spread)':>12} "
+          f"{'reference':>10} {'ratio':>6}")
     reports = []
     for preset in args.preset:
         for batch in args.batch:
             rows, gap = throughput(preset, batch, args)
-            for name, ours, theirs in rows:
-                print(f"{name:22} {ours:14.1f} {theirs:14.1f} {ours / theirs:12.2f}", flush=True)
-            print(f"{'':22} (eval logits agree to {gap:.1e})")
+            for name, rate, low, high in rows:
+                reference = rate.get("reference", float("nan"))
+                print(f"{name:18} {rate['fast']:10.1f} {rate['torch']:8.1f} {rate['fast'] / rate['torch']:6.2f} "
+                      f"({low:.2f}-{high:.2f}) {reference:10.1f} {reference / rate['torch']:6.2f}", flush=True)
+            print(f"{'':18} (eval logits agree to {gap:.1e})")
             if not args.no_memory and args.device == "cpu":
                 reports.append((f"{preset} b{batch} train", memory(preset, batch, args)))
     if reports:

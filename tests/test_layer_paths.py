@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -237,7 +238,7 @@ def test_release_lets_go_of_free_arrays_only():
     kept = workspace.empty(np, shape, np.float32)
     workspace.empty(np, shape, np.float32)  # dropped at once: free
     workspace.release()
-    assert [a is kept for a in workspace._recycled[(shape, np.dtype(np.float32).str)]] == [True]
+    assert [a is kept for a in workspace._kept.recycled[(shape, np.dtype(np.float32).str)]] == [True]
 
 
 def test_gradients_kept_from_an_earlier_step_are_not_overwritten(rng):
@@ -265,3 +266,14 @@ def test_a_retained_graph_gives_the_same_gradients_twice_on_the_fast_path(rng):
     out.backward(np.ones(out.shape, np.float32))
     np.testing.assert_allclose(x.grad, first[0], rtol=1e-6)
     np.testing.assert_allclose(w.grad, first[1], rtol=1e-6)
+
+
+def test_each_thread_has_its_own_work_buffers():
+    """Two threads training at once must not share a scratch buffer."""
+    mine = workspace.scratch(np, "test_buffer", (4,), np.float32)
+    theirs = []
+    thread = threading.Thread(target=lambda: theirs.append(workspace.scratch(np, "test_buffer", (4,), np.float32)))
+    thread.start()
+    thread.join()
+    assert not np.shares_memory(mine, theirs[0])
+    assert np.shares_memory(mine, workspace.scratch(np, "test_buffer", (4,), np.float32))

@@ -13,15 +13,23 @@ touching arrays it had just allocated. Two kinds of kept memory avoid that:
   therefore never overwrites data still in use; it only skips the page faults
   of a fresh allocation, as PyTorch's caching allocator does on a GPU.
 
-CuPy has its own memory pool, so on a GPU both simply allocate.
+CuPy has its own memory pool, so on a GPU ``empty`` simply allocates. Each
+thread keeps its own buffers, so two threads may train at once.
 """
 
 import sys
+import threading
 
 import numpy as np
 
-_buffers = {}  # (array module, name, dtype) -> the scratch buffer of that name
-_recycled = {}  # (shape, dtype) -> arrays handed out by empty(), alive or free
+
+class _Kept(threading.local):
+    def __init__(self):
+        self.buffers = {}  # (array module, name, dtype) -> the scratch buffer of that name
+        self.recycled = {}  # (shape, dtype) -> arrays handed out by empty(), alive or free
+
+
+_kept = _Kept()
 
 # Small arrays come from malloc's free lists, already mapped: not worth keeping.
 RECYCLE_MIN_BYTES = 1 << 20
@@ -38,11 +46,11 @@ def scratch(xp, name, shape, dtype):
     size = 1
     for dim in shape:
         size *= dim
-    key = (xp.__name__, name, xp.dtype(dtype).str)
-    buffer = _buffers.get(key)
+    key, buffers = (xp.__name__, name, xp.dtype(dtype).str), _kept.buffers
+    buffer = buffers.get(key)
     if buffer is None or buffer.size < size:
-        buffer = _buffers[key] = None  # free the old one before allocating the larger one
-        buffer = _buffers[key] = xp.empty(size, dtype=dtype)
+        buffer = buffers[key] = None  # free the old one before allocating the larger one
+        buffer = buffers[key] = xp.empty(size, dtype=dtype)
     return buffer[:size].reshape(shape)
 
 
@@ -51,7 +59,7 @@ def empty(xp, shape, dtype):
     shape, dtype = tuple(shape), np.dtype(dtype)
     if xp is not np or int(np.prod(shape)) * dtype.itemsize < RECYCLE_MIN_BYTES:
         return xp.empty(shape, dtype=dtype)
-    arrays = _recycled.setdefault((shape, dtype.str), [])
+    arrays = _kept.recycled.setdefault((shape, dtype.str), [])
     for array, count in zip(arrays, _reference_counts(arrays)):
         if count <= _ONLY_IN_THE_POOL:
             return array
@@ -71,16 +79,16 @@ def zeros(xp, shape, dtype):
 def release():
     """Let go of every kept array that nothing else refers to (torch.cuda.empty_cache, for
     this pool): their memory goes back to the system."""
-    for key, arrays in list(_recycled.items()):
+    for key, arrays in list(_kept.recycled.items()):
         counts = _reference_counts(arrays)
         arrays[:] = [array for array, count in zip(arrays, counts) if count > _ONLY_IN_THE_POOL]
         if not arrays:
-            del _recycled[key]
-    _buffers.clear()
+            del _kept.recycled[key]
+    _kept.buffers.clear()
 
 
 def _free_bytes():
-    return sum(array.nbytes for arrays in _recycled.values()
+    return sum(array.nbytes for arrays in _kept.recycled.values()
                for array, count in zip(arrays, _reference_counts(arrays)) if count <= _ONLY_IN_THE_POOL)
 
 

@@ -34,9 +34,9 @@ class MaxPool2d(Function):
 
     def backward(self, grad):
         (winner,) = self.saved_arrays
-        xp = backend.xp_of(grad)
-        offsets = xp.arange(self.kernel[0] * self.kernel[1])[:, None, None, None]
-        won = winner[:, None] == offsets  # (C, kh*kw, N, oh, ow): one True per window
-        grad_fields = won * grad.transpose(1, 0, 2, 3)[:, None]
-        grad_padded = col2im(grad_fields.reshape(-1, grad[:, 0].size), self.padded_shape, self.kernel, self.stride)
+        _, n, oh, ow = winner.shape
+        offsets = backend.xp_of(grad).arange(self.kernel[0] * self.kernel[1])
+        won = winner[:, None] == offsets[:, None, None, None]  # (C, kh*kw, N, oh, ow): one True per window
+        grad_columns = (won * grad.transpose(1, 0, 2, 3)[:, None]).reshape(-1, n * oh * ow)
+        grad_padded = col2im(grad_columns, self.padded_shape, self.kernel, self.stride)
         return (unpad(grad_padded, self.padding),)
