@@ -22,6 +22,10 @@ class MaxPool2d(reference.MaxPool2d):
         first = next(windows)
         out = workspace.empty(xp, first.shape, x.dtype)
         out[...] = first
+        if not any(self.needs_input_grad):  # inference: the maximum alone, a third of the passes
+            for strided_window in windows:
+                xp.maximum(out, strided_window, out=out)
+            return out
         winner = workspace.zeros(xp, out.shape, _offset_dtype(xp, self.kernel[0] * self.kernel[1]))
         # Two buffers reused for every offset: the window copied out of its strided
         # view once (the comparisons then read contiguous memory), and where it wins.
