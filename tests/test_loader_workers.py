@@ -109,6 +109,15 @@ def test_leaving_the_loop_early_keeps_the_processes_and_drops_stale_batches():
     assert not any(alive(pool)) and unlinked(names)
 
 
+def test_two_iterations_at_once_share_the_processes():
+    expected = list(DataLoader(augmented_dataset(), batch_size=4, shuffle=True, seed=4))
+    with DataLoader(augmented_dataset(), batch_size=4, shuffle=True, seed=4, num_workers=2,
+                    worker_type="process") as loader:
+        pairs = list(zip(loader, loader))  # each answer goes to the iteration that asked for it
+        assert_same_batches([first for first, _ in pairs], expected)
+        assert_same_batches([second for _, second in pairs], expected)
+
+
 class Unpicklable(Exception):
     def __init__(self, message, handle):  # two arguments: unpickling would call it with one
         super().__init__(message)

@@ -159,6 +159,8 @@ class WorkerPool:
         self.blocks = [None] * slots  # the slots' shared memory, None until a batch size is known
         self.free = list(range(slots))
         self.owner = {}  # task id -> slot, for every task sent and not yet answered
+        self.wanted = set()  # task ids whose answers a run in progress waits for
+        self.inbox = {}  # task id -> answer, received but not yet taken by its run
         self.batch_bytes = 0
         self.next_task = 0
         self.closed = False
@@ -174,26 +176,37 @@ class WorkerPool:
     def run(self, batches, seed, epoch):
         """Yield load_batch's result for each list of indices in `batches`, in order.
 
-        Leaving early (break, or the generator dropped) keeps the pool: the answers to the
-        batches still in flight are discarded as they arrive. Any error closes it."""
-        mine, ready = {}, {}  # task id -> position; position -> result
-        sent = done = 0
+        Several runs may be in progress at once (two iterations of one loader): each takes
+        its own answers from `inbox`. Leaving early (break, or the generator dropped) keeps
+        the pool: the answers to its batches still in flight are dropped as they arrive.
+        A worker's error is raised by the run it belongs to, and closes the pool."""
+        ids = []  # task id of each batch sent, by position
+        done = 0
         try:
             while done < len(batches):
-                while self.free and sent < len(batches) and sent < done + len(self.blocks):
-                    mine[self._send(batches[sent], seed, epoch)] = sent
-                    sent += 1
-                task_id, result = self._receive()
-                if task_id in mine:
-                    ready[mine.pop(task_id)] = result
-                while done in ready:
-                    yield ready.pop(done)
-                    done += 1
+                while self.free and len(ids) < min(len(batches), done + len(self.blocks)):
+                    ids.append(self._send(batches[len(ids)], seed, epoch))
+                    self.wanted.add(ids[-1])
+                while ids[done] not in self.inbox:
+                    self._receive()
+                self.wanted.discard(ids[done])
+                result = self.inbox.pop(ids[done])
+                if isinstance(result, BaseException):
+                    raise result
+                yield result
+                done += 1
         except GeneratorExit:
-            raise  # left early: the answers to `mine` will be dropped by the next run
+            self._forget(ids[done:])
+            raise
         except BaseException:
+            self._forget(ids[done:])
             self.close()
             raise
+
+    def _forget(self, task_ids):
+        self.wanted.difference_update(task_ids)
+        for task_id in task_ids:
+            self.inbox.pop(task_id, None)
 
     def _send(self, indices, seed, epoch):
         slot = self.free.pop()
@@ -210,8 +223,12 @@ class WorkerPool:
         return task_id
 
     def _receive(self):
-        """The next answer as (task id, (images or None, labels, skipped)); its slot is free."""
+        """Take the next answer off the queue, free its slot, and keep it in `inbox` if a run
+        wants it: (images or None, labels, skipped), or the worker's exception."""
         while True:
+            if self.closed:
+                raise RuntimeError("the DataLoader's worker processes were stopped (close(), or an error "
+                                   "in another iteration of the same loader)")
             try:
                 task_id, kind, images, labels, skipped = self.results.get(timeout=POLL_SECONDS)
                 break
@@ -222,14 +239,11 @@ class WorkerPool:
                         f"DataLoader worker process {dead[0].name} (pid {dead[0].pid}) exited "
                         f"unexpectedly with code {dead[0].exitcode}") from None
         slot = self.owner.pop(task_id)
-        try:
-            if kind == "error":
-                raise images
-            if kind == "shared":
-                shape, dtype = images
-                images = np.ndarray(shape, dtype, buffer=self.blocks[slot].buf).copy()
-            elif kind == "pickled":
-                self.batch_bytes = max(self.batch_bytes, images.nbytes)
-            return task_id, (images, labels, skipped)
-        finally:
-            self.free.append(slot)
+        if kind == "shared" and task_id in self.wanted:
+            shape, dtype = images
+            images = np.ndarray(shape, dtype, buffer=self.blocks[slot].buf).copy()
+        elif kind == "pickled":
+            self.batch_bytes = max(self.batch_bytes, images.nbytes)
+        self.free.append(slot)
+        if task_id in self.wanted:
+            self.inbox[task_id] = images if kind == "error" else (images, labels, skipped)
