@@ -86,7 +86,7 @@ def test_processes_stay_across_epochs_and_hand_batches_over_in_shared_memory():
 
 
 def test_batches_travel_by_pickle_when_shared_memory_is_short(monkeypatch):
-    monkeypatch.setattr(worker_pool, "_allocate", lambda nbytes: None)
+    monkeypatch.setattr(worker_pool, "_allocate", lambda nbytes, reserved: None)
     expected = two_epochs(DataLoader(augmented_dataset(), batch_size=4, seed=1))
     with DataLoader(augmented_dataset(), batch_size=4, seed=1, num_workers=2, worker_type="process") as loader:
         assert_same_batches(two_epochs(loader), expected)
@@ -208,3 +208,13 @@ def test_ctrl_c_stops_the_workers_and_frees_shared_memory(tmp_path):
     assert words[:4] == ["interrupted", "alive", "[False,", "False]"], done.stdout
     assert words[5] == words[7] and int(words[5]) > 0, done.stdout  # every block allocated was freed
     assert "leaked" not in done.stderr, done.stderr
+
+
+def test_shared_memory_is_refused_when_dev_shm_has_no_room_for_it():
+    block = worker_pool._allocate(1000, reserved=0)
+    assert block is not None and block.size >= 1000
+    block.close()
+    block.unlink()
+    if Path("/dev/shm").is_dir():  # more than all of /dev/shm already promised: batches go by pickle
+        stats = os.statvfs("/dev/shm")
+        assert worker_pool._allocate(1000, reserved=stats.f_blocks * stats.f_frsize) is None

@@ -57,6 +57,7 @@ def _portable(error, worker):
     """`error`, or a RuntimeError with its text when it cannot travel back by pickle."""
     error.add_note(f"(in DataLoader worker process {worker}, at:\n"
                    f"{''.join(traceback.format_tb(error.__traceback__)).rstrip()})")
+    error.__traceback__ = None  # its frames may hold views of a slot; the text above is kept
     try:
         pickle.loads(pickle.dumps(error))
         return error
@@ -100,14 +101,15 @@ def _worker_loop(load_batch, dataset, tasks, results, worker, parent):
             block.close()
 
 
-def _allocate(nbytes):
-    """A new block of shared memory, or None when /dev/shm has not room for it (a container's
-    default of 64 MB, say): writing past a full /dev/shm kills a process with SIGBUS, so such
-    batches travel by pickle instead."""
+def _allocate(nbytes, reserved):
+    """A new block of shared memory, or None when /dev/shm has not room for it beside the
+    `reserved` bytes of blocks made before (a container's default /dev/shm is 64 MB):
+    writing past a full /dev/shm kills a process with SIGBUS, so such batches travel by
+    pickle instead. A block takes room only once written, hence the reserve."""
     try:
         if os.path.isdir("/dev/shm"):
             stats = os.statvfs("/dev/shm")
-            if stats.f_bavail * stats.f_frsize < 2 * nbytes:
+            if stats.f_bavail * stats.f_frsize < reserved + 2 * nbytes:
                 return None
         return shared_memory.SharedMemory(create=True, size=nbytes)
     except OSError:
@@ -215,7 +217,9 @@ class WorkerPool:
             if block is not None:
                 block.close()
                 block.unlink()
-            self.blocks[slot] = block = _allocate(self.batch_bytes)
+                self.blocks[slot] = None
+            reserved = sum(other.size for other in self.blocks if other is not None)
+            self.blocks[slot] = block = _allocate(self.batch_bytes, reserved)
         task_id, self.next_task = self.next_task, self.next_task + 1
         self.owner[task_id] = slot
         name, size = (block.name, block.size) if block is not None else (None, 0)
