@@ -74,8 +74,8 @@ class DataLoader:
     "spawn" (safe beside threads and CUDA, the same on every system) when the first epoch
     begins, each receives a pickled copy of the dataset, and they stay for the following
     epochs; `close()` (or `with DataLoader(...) as loader:`, or dropping the loader) stops
-    them. A change to the dataset after they started is not seen by them, except its length,
-    which restarts them; call close() after changing it otherwise. As with any "spawn" pool,
+    them. Another dataset, or one of another length, restarts them; any other change to the
+    dataset after they started is not seen by them: call close() after making it. As with any "spawn" pool,
     the script that creates the loader must run its work under `if __name__ == "__main__":`.
     """
 
@@ -147,7 +147,7 @@ class DataLoader:
                 if len(labels):
                     yield images, labels
         finally:
-            results.close()  # stops the workers at once if the loop was left early
+            results.close()  # left early: threads stop at once, processes drop the batches in flight
         self.epoch = epoch + 1
 
     def _record_skipped(self, paths):
@@ -156,7 +156,7 @@ class DataLoader:
             skipped.extend(path for path in paths if path not in skipped)
 
     def _processes(self):
-        shape = (self.num_workers, self.prefetch, len(self.dataset))
+        shape = (id(self.dataset), len(self.dataset), self.num_workers, self.prefetch)
         if self._pool is None or self._pool.closed or self._pool.shape != shape:
             self.close()
             self._pool = WorkerPool(_load_batch, self.dataset, self.num_workers, self.num_workers * self.prefetch)
