@@ -233,12 +233,22 @@ def test_recycled_arrays_are_never_handed_out_while_in_use():
     assert fourth.__array_interface__["data"][0] == address  # now nothing refers to it: recycled
 
 
-def test_release_lets_go_of_free_arrays_only():
-    shape = (300, 1024)
-    kept = workspace.empty(np, shape, np.float32)
-    workspace.empty(np, shape, np.float32)  # dropped at once: free
+def test_a_free_block_serves_any_shape_that_fills_half_of_it():
     workspace.release()
-    assert [a is kept for a in workspace._kept.recycled[(shape, np.dtype(np.float32).str)]] == [True]
+    address = workspace.empty(np, (768, 1024), np.float32).__array_interface__["data"][0]  # 3 MiB, freed at once
+    smaller = workspace.empty(np, (450, 1024), np.float32)  # 1.76 MiB: more than half, so it reuses the block
+    assert smaller.__array_interface__["data"][0] == address and smaller.shape == (450, 1024)
+    del smaller
+    tiny = workspace.empty(np, (1, 1 << 20), np.uint8)  # 1 MiB: less than half of the 3 MiB block
+    assert tiny.__array_interface__["data"][0] != address
+
+
+def test_release_lets_go_of_free_blocks_only():
+    workspace.release()
+    kept = workspace.empty(np, (300, 1024), np.float32)
+    workspace.empty(np, (700, 1024), np.float32)  # dropped at once: free
+    workspace.release()
+    assert len(workspace._kept.blocks) == 1 and np.shares_memory(workspace._kept.blocks[0], kept)
 
 
 def test_gradients_kept_from_an_earlier_step_are_not_overwritten(rng):

@@ -34,6 +34,12 @@ def pad(x, padding, value=0):
     return backend.xp_of(x).pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=value)
 
 
+def padded_size(shape, padding):
+    """The shape of pad(x, padding) for x of ``shape`` (N, C, H, W), without padding anything."""
+    n, c, h, w = shape
+    return n, c, h + 2 * padding[0], w + 2 * padding[1]
+
+
 def unpad(x, padding):
     """The inverse of pad: a view of x without its border."""
     ph, pw = padding

@@ -10,7 +10,7 @@ gradient has used them; outputs and gradients in recycled memory.
 
 from .. import backend
 from ..reference import conv as reference
-from ..windows import check_conv_input, kernel_offsets, pad, receptive_fields, unpad, window_grid
+from ..windows import check_conv_input, kernel_offsets, pad, padded_size, receptive_fields, unpad, window_grid
 from . import workspace
 from .workspace import scratch
 
@@ -18,10 +18,10 @@ from .workspace import scratch
 # would take 0.9 GB. A batch whose columns exceed this budget is convolved a
 # chunk of images at a time, so the columns stop growing with the batch (its
 # output and gradients still do); chunks of a few dozen images keep the GEMMs
-# as fast as one. Columns within the budget are kept for backward. At batch 32
-# this keeps conv1's (141 MB) and conv3-5's and splits conv2's (224 MB) in two:
-# measured, keeping conv2's too saves 34 ms a step but adds 110 MB to the peak.
-COLUMNS_BUDGET_BYTES = 160 * 2**20
+# as fast as one. Columns within the budget are kept for backward: at batch 32,
+# all five layers' (564 MB, in recycled blocks), which measured 34 ms a step
+# faster than splitting conv2's and 61 MB more at the peak.
+COLUMNS_BUDGET_BYTES = 256 * 2**20
 
 
 def im2col_into(padded, kernel, stride, out):
@@ -52,7 +52,7 @@ class Conv2d(reference.Conv2d):
         oh, ow = window_grid(padded.shape, (kh, kw), self.stride)
         chunks = list(self._batch_chunks(padded.shape, weight.shape, x.dtype))
         # Keep the columns for backward when they fit the budget in one piece:
-        # recomputing them costs an im2col pass (about 40 ms for conv2 at batch 32).
+        # recomputing them costs an im2col pass (34 ms for conv2 at batch 32).
         keep = len(chunks) == 1 and any(self.needs_input_grad)
         out = workspace.empty(xp, (out_channels, n * oh * ow), x.dtype)
         for images, positions in chunks:
@@ -75,18 +75,20 @@ class Conv2d(reference.Conv2d):
         self.saved_arrays = (x, weight, None)
         xp = backend.xp_of(grad)
         out_channels = weight.shape[0]
-        padded = pad(x, self.padding)
+        n, c, h, w = padded_shape = padded_size(x.shape, self.padding)
+        padded = pad(x, self.padding) if kept_columns is None else None
         grad_rows = scratch(xp, "conv_grad_rows", (out_channels, grad.size // out_channels), grad.dtype)
         grad_rows.reshape(out_channels, *grad.shape[:1], *grad.shape[2:])[...] = grad.transpose(1, 0, 2, 3)
         grad_weight = xp.zeros_like(weight)
         image = None
         if self.needs_input_grad[0]:  # col2im accumulates in (C, N, H, W), the columns' own order
-            image = scratch(xp, "conv_image", (padded.shape[1], padded.shape[0]) + padded.shape[2:], grad.dtype)
-        for images, positions in self._batch_chunks(padded.shape, weight.shape, grad.dtype):
+            image = scratch(xp, "conv_image", (c, n, h, w), grad.dtype)
+        for images, positions in self._batch_chunks(padded_shape, weight.shape, grad.dtype):
             columns = kept_columns if kept_columns is not None else self._columns(padded[images], weight.shape)
             self._backward_chunk(columns, grad_rows[:, positions], weight, grad_weight)
             if image is not None:  # the columns now hold their own gradient
-                col2im_into(columns, padded[images].shape, weight.shape[2:], self.stride, image[:, images])
+                chunk_shape = (images.stop - images.start, c, h, w)
+                col2im_into(columns, chunk_shape, weight.shape[2:], self.stride, image[:, images])
         grad_x = None
         if image is not None:
             grad_x = workspace.empty(xp, x.shape, grad.dtype)

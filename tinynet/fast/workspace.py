@@ -8,10 +8,12 @@ touching arrays it had just allocated. Two kinds of kept memory avoid that:
   it (the im2col columns of a convolution that does not keep them). Never
   returned or saved for backward.
 - ``empty``: a recycled array that may be returned, saved for backward or
-  become a parameter's gradient. It is handed out again only once nothing
-  but this pool refers to it: no tensor, no view, no saved array. Recycling
-  therefore never overwrites data still in use; it only skips the page faults
-  of a fresh allocation, as PyTorch's caching allocator does on a GPU.
+  become a parameter's gradient. It is cut from a kept block of memory that
+  nothing but this pool refers to any more (no tensor, no view, no saved
+  array), so recycling never overwrites data still in use; it only skips the
+  page faults of a fresh allocation, as PyTorch's caching allocator does on a
+  GPU. A block serves any shape that fills at least half of it: the gradients
+  freed by ``zero_grad`` hold the next forward pass's activations.
 
 CuPy has its own memory pool, so on a GPU ``empty`` simply allocates. Each
 thread keeps its own buffers, so two threads may train at once.
@@ -26,15 +28,15 @@ import numpy as np
 class _Kept(threading.local):
     def __init__(self):
         self.buffers = {}  # (array module, name, dtype) -> the scratch buffer of that name
-        self.recycled = {}  # (shape, dtype) -> arrays handed out by empty(), alive or free
+        self.blocks = []  # 1-D uint8 arrays that empty() cuts its arrays from, in use or free
 
 
 _kept = _Kept()
 
 # Small arrays come from malloc's free lists, already mapped: not worth keeping.
 RECYCLE_MIN_BYTES = 1 << 20
-# The most that free recycled arrays may hold; past it they are let go (a switch
-# from training to evaluation changes every shape, and the old ones go).
+# The most that free blocks may hold; past it they are let go (a switch from
+# training to evaluation at another batch size changes every size).
 RECYCLE_LIMIT_BYTES = 3 << 30
 
 
@@ -55,19 +57,26 @@ def scratch(xp, name, shape, dtype):
 
 
 def empty(xp, shape, dtype):
-    """An uninitialised array like ``xp.empty``, recycled from a dead one of the same shape."""
+    """An uninitialised array like ``xp.empty``, cut from a free kept block when one fits."""
     shape, dtype = tuple(shape), np.dtype(dtype)
-    if xp is not np or int(np.prod(shape)) * dtype.itemsize < RECYCLE_MIN_BYTES:
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if xp is not np or nbytes < RECYCLE_MIN_BYTES:
         return xp.empty(shape, dtype=dtype)
-    arrays = _kept.recycled.setdefault((shape, dtype.str), [])
-    for array, count in zip(arrays, _reference_counts(arrays)):
-        if count <= _ONLY_IN_THE_POOL:
-            return array
-    if _free_bytes() > RECYCLE_LIMIT_BYTES:
-        release()
-    array = np.empty(shape, dtype=dtype)
-    arrays.append(array)
-    return array
+    block = _best_free_block(nbytes)
+    if block is None:
+        if _free_bytes() > RECYCLE_LIMIT_BYTES:
+            release()
+        block = np.empty(nbytes, dtype=np.uint8)
+        _kept.blocks.append(block)
+    return block[:nbytes].view(dtype).reshape(shape)
+
+
+def _best_free_block(nbytes):
+    """The smallest free block that holds ``nbytes`` and is no more than twice that."""
+    blocks = _kept.blocks
+    fitting = [block for block, count in zip(blocks, _reference_counts(blocks))
+               if count <= _ONLY_IN_THE_POOL and nbytes <= block.nbytes <= 2 * nbytes]
+    return min(fitting, key=len, default=None)
 
 
 def zeros(xp, shape, dtype):
@@ -77,19 +86,16 @@ def zeros(xp, shape, dtype):
 
 
 def release():
-    """Let go of every kept array that nothing else refers to (torch.cuda.empty_cache, for
+    """Let go of every kept block that nothing else refers to (torch.cuda.empty_cache, for
     this pool): their memory goes back to the system."""
-    for key, arrays in list(_kept.recycled.items()):
-        counts = _reference_counts(arrays)
-        arrays[:] = [array for array, count in zip(arrays, counts) if count > _ONLY_IN_THE_POOL]
-        if not arrays:
-            del _kept.recycled[key]
+    blocks = _kept.blocks
+    blocks[:] = [block for block, count in zip(blocks, _reference_counts(blocks)) if count > _ONLY_IN_THE_POOL]
     _kept.buffers.clear()
 
 
 def _free_bytes():
-    return sum(array.nbytes for arrays in _kept.recycled.values()
-               for array, count in zip(arrays, _reference_counts(arrays)) if count <= _ONLY_IN_THE_POOL)
+    blocks = _kept.blocks
+    return sum(block.nbytes for block, count in zip(blocks, _reference_counts(blocks)) if count <= _ONLY_IN_THE_POOL)
 
 
 def _reference_counts(arrays):
