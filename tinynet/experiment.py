@@ -198,11 +198,11 @@ def train_transform(input_size):
 
 
 def eval_transform(input_size, crops=1):
-    """How validation and prediction see an image: the centre crop, or ten crops."""
-    if crops == 10:
-        return transforms.Compose(_rescale(input_size) + [transforms.TenCrop(input_size), transforms.ToCHW()])
-    side = _rescale(input_size)[0].size
-    return transforms.Compose([transforms.RescaledCenterCrop(side, input_size), transforms.ToCHW()])
+    """How validation and prediction see an image: the centre crop, or ten crops. Resized
+    then cropped, two resamplings as torchvision does, so that a network imported from
+    torchvision sees exactly the pixels it was trained to see."""
+    view = transforms.TenCrop(input_size) if crops == 10 else transforms.CenterCrop(input_size)
+    return transforms.Compose(_rescale(input_size) + [view, transforms.ToCHW()])
 
 
 def batch_preparer(mean, std, device, pca=None, seed=0):
