@@ -4,6 +4,7 @@ from PIL import Image
 
 import tinynet
 from tinynet import backend, layer_paths
+from tinynet.fast import workspace
 
 DEVICES = [
     "cpu",
@@ -24,6 +25,14 @@ def layer_path(request):
     """Run a test on both paths through the heavy layers: fast (the default) and reference."""
     with tinynet.reference_layers(request.param == "reference"):
         yield request.param
+
+
+@pytest.fixture
+def recycle_every_array(monkeypatch):
+    """Small test arrays go through the fast path's recycled blocks too (normally only
+    arrays of 1 MiB or more do), so that a block handed out while still in use shows
+    as a wrong result."""
+    monkeypatch.setattr(workspace, "RECYCLE_MIN_BYTES", 0)
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,8 @@ from tests import naive
 from tinynet import Tensor, backend
 from tinynet.fast import conv
 
+pytestmark = pytest.mark.usefixtures("recycle_every_array")
+
 
 @pytest.mark.usefixtures("layer_path")
 @pytest.mark.parametrize(

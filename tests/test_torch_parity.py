@@ -119,12 +119,10 @@ def test_relu():
     run_both("ReLU", nn.ReLU(), torch.nn.ReLU(), random(3, 4, 5))
 
 
-@pytest.mark.usefixtures("layer_path")
 def test_dropout_in_eval_mode_is_the_identity_in_both():
     run_both("Dropout eval", nn.Dropout(0.5).eval(), torch.nn.Dropout(0.5).eval(), random(4, 50))
 
 
-@pytest.mark.usefixtures("layer_path")
 def test_dropout_in_train_mode_uses_the_same_convention():
     """The masks come from different generators, so compare through each side's own mask:
     both are inverted dropout, output = input * mask with mask in {0, 1/(1-p)}."""
@@ -184,7 +182,6 @@ def test_cross_entropy():
     assert_close("cross_entropy grad logits", ours.grad, theirs.grad)
 
 
-@pytest.mark.usefixtures("layer_path")
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("dim", [0, 1])
 def test_softmax_and_log_softmax(name, dim):

@@ -83,7 +83,10 @@ class Conv2d(reference.Conv2d):
         image = None
         if self.needs_input_grad[0]:  # col2im accumulates in (C, N, H, W), the columns' own order
             image = scratch(xp, "conv_image", (c, n, h, w), grad.dtype)
-        for images, positions in self._batch_chunks(padded_shape, weight.shape, grad.dtype):
+        chunks = self._batch_chunks(padded_shape, weight.shape, x.dtype)
+        if kept_columns is not None:  # kept columns are the whole batch's
+            chunks = [(slice(0, n), slice(0, kept_columns.shape[1]))]
+        for images, positions in chunks:
             columns = kept_columns if kept_columns is not None else self._columns(padded[images], weight.shape)
             self._backward_chunk(columns, grad_rows[:, positions], weight, grad_weight)
             if image is not None:  # the columns now hold their own gradient

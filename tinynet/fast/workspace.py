@@ -60,7 +60,7 @@ def empty(xp, shape, dtype):
     """An uninitialised array like ``xp.empty``, cut from a free kept block when one fits."""
     shape, dtype = tuple(shape), np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    if xp is not np or nbytes < RECYCLE_MIN_BYTES:
+    if xp is not np or nbytes < RECYCLE_MIN_BYTES or not _COUNTS_ARE_EXACT:
         return xp.empty(shape, dtype=dtype)
     block = _best_free_block(nbytes)
     if block is None:
@@ -86,8 +86,8 @@ def zeros(xp, shape, dtype):
 
 
 def release():
-    """Let go of every kept block that nothing else refers to (torch.cuda.empty_cache, for
-    this pool): their memory goes back to the system."""
+    """Let go of every kept block that nothing else refers to, and of every scratch buffer
+    (torch.cuda.empty_cache, for this pool): their memory goes back to the system."""
     blocks = _kept.blocks
     blocks[:] = [block for block, count in zip(blocks, _reference_counts(blocks)) if count > _ONLY_IN_THE_POOL]
     _kept.buffers.clear()
@@ -106,3 +106,6 @@ def _reference_counts(arrays):
 # The count of an array that only its pool list refers to, measured rather than
 # assumed: what getrefcount reports varies between Python versions.
 _ONLY_IN_THE_POOL = _reference_counts([np.empty(0)])[0]
+# Without the GIL (free-threaded CPython) another thread may take a reference
+# between the count and the reuse: there, every array is a fresh one.
+_COUNTS_ARE_EXACT = getattr(sys, "_is_gil_enabled", lambda: True)()
