@@ -125,12 +125,11 @@ def measure_loaders(dataset, args, per_batch, rng):
     rates = {}
     configs = [("none", 0)] + [(kind, workers) for kind in ("thread", "process") for workers in (1, 2)]
     for kind, workers in configs:
-        loader = DataLoader(dataset, batch_size=args.batch, shuffle=True, drop_last=True,
-                            num_workers=workers, worker_type="thread" if kind == "none" else kind)
-        loader_rate(loader)  # warm-up: file cache, worker start-up, imports, shared memory
-        alone = max(loader_rate(loader) for _ in range(args.repeats))
-        with_cpu = max(loader_rate(loader, per_batch, rng) for _ in range(args.repeats))
-        getattr(loader, "close", lambda: None)()
+        with DataLoader(dataset, batch_size=args.batch, shuffle=True, drop_last=True,
+                        num_workers=workers, worker_type="thread" if kind == "none" else kind) as loader:
+            loader_rate(loader)  # warm-up: file cache, worker start-up, imports, shared memory
+            alone = max(loader_rate(loader) for _ in range(args.repeats))
+            with_cpu = max(loader_rate(loader, per_batch, rng) for _ in range(args.repeats))
         rates[kind, workers] = alone, with_cpu
         plural = "s" * (workers > 1)
         name = "no worker (in the training thread)" if kind == "none" else f"{workers} {kind} worker{plural}"

@@ -3,9 +3,12 @@ shared memory for the hand-over, and a clean stop on every way out of the loop."
 
 import gc
 import os
+import queue
+import signal
 import subprocess
 import sys
 import textwrap
+import weakref
 from multiprocessing import shared_memory
 from pathlib import Path
 
@@ -103,10 +106,10 @@ def test_leaving_the_loop_early_keeps_the_processes_and_drops_stale_batches():
     pool = loader._pool
     assert_same_batches(two_epochs(loader), expected)
     assert loader._pool is pool and all(alive(pool))
-    names = [block.name for block in pool.blocks if block is not None]
-    del loader
+    workers, names = pool.workers, [block.name for block in pool.blocks if block is not None]
+    del loader, pool
     gc.collect()  # a dropped loader stops its processes and frees its shared memory
-    assert not any(alive(pool)) and unlinked(names)
+    assert not any(process.is_alive() for process in workers) and unlinked(names)
 
 
 def test_two_iterations_at_once_share_the_processes():
@@ -218,3 +221,91 @@ def test_shared_memory_is_refused_when_dev_shm_has_no_room_for_it():
     if Path("/dev/shm").is_dir():  # more than all of /dev/shm already promised: batches go by pickle
         stats = os.statvfs("/dev/shm")
         assert worker_pool._allocate(1000, reserved=stats.f_blocks * stats.f_frsize) is None
+
+
+def test_an_iteration_of_a_closed_loader_says_its_workers_were_stopped():
+    loader = DataLoader(numbered(10, None), batch_size=2, num_workers=1, worker_type="process", prefetch=1)
+    iterator = iter(loader)
+    next(iterator)
+    loader.close()
+    with pytest.raises(RuntimeError, match="worker processes were stopped"):
+        next(iterator)
+
+
+def test_an_iteration_waits_for_slots_that_other_iterations_hold():
+    expected = list(DataLoader(numbered(40, None), batch_size=2))
+    with DataLoader(numbered(40, None), batch_size=2, num_workers=1, worker_type="process", prefetch=2) as loader:
+        iterators = [iter(loader) for _ in range(3)]
+        batches = [[] for _ in iterators]
+        # The first two iterations end up with a batch in flight each, in both slots: the
+        # third starts with no slot free and none of its own batches to wait for.
+        for which in (0, 1, 1, 0, 2, 2):
+            batches[which].append(next(iterators[which]))
+        for got in batches:
+            assert_same_batches(got, expected[:len(got)])
+
+
+def test_a_dataset_that_cannot_be_pickled_is_named_and_leaves_nothing_running(capfd):
+    loader = DataLoader(numbered(10, lambda image, rng: image), batch_size=2, num_workers=2, worker_type="process")
+    with pytest.raises(TypeError, match=r"TensorDataset with transform <lambda> cannot be pickled .*"
+                                        r'worker_type="thread"'):
+        list(loader)
+    assert loader._pool is None
+    gc.collect()  # the pool that failed to start is freed without complaint
+    assert "Exception ignored" not in capfd.readouterr().err
+
+
+def test_a_loader_given_another_dataset_restarts_its_workers_and_lets_the_old_pool_go():
+    loader = DataLoader(numbered(10, None), batch_size=2, num_workers=1, worker_type="process")
+    list(loader)
+    old = weakref.ref(loader._pool)
+    loader.dataset = None  # unless the pool holds it, its address may go to the next dataset
+    loader.dataset = numbered(10, None)
+    loader.dataset.images = loader.dataset.images[::-1].copy()  # of the same length, other images
+    assert np.concatenate([images[:, 0, 0, 0] for images, _ in loader]).tolist() == list(range(9, -1, -1))
+    gc.collect()
+    assert old() is None, "the stopped pool is still held"
+    loader.close()
+
+
+def test_a_second_ctrl_c_while_closing_still_frees_the_shared_memory(monkeypatch):
+    loader = DataLoader(numbered(10, None), batch_size=2, num_workers=1, worker_type="process")
+    list(loader)
+    pool = loader._pool
+    names = [block.name for block in pool.blocks if block is not None]
+    assert names
+    monkeypatch.setattr(pool.workers[0], "join", lambda timeout=None: signal.raise_signal(signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        loader.close()
+    assert unlinked(names)
+    monkeypatch.undo()
+    pool.workers[0].terminate()
+    pool.workers[0].join()
+
+
+def test_a_worker_that_fails_after_taking_its_slot_lets_go_of_it(monkeypatch):
+    views, views_at_close = [], []  # weak references to the slot's arrays; whether each was alive
+
+    def fill_then_fail(dataset, indices, seed, epoch, allocate):
+        views.append(weakref.ref(allocate((2, 3), np.uint8)))
+        raise ValueError("failed after taking the slot")
+
+    class Recorded(shared_memory.SharedMemory):
+        def close(self):
+            views_at_close.extend(view() is not None for view in views)
+            super().close()
+
+    block = shared_memory.SharedMemory(create=True, size=64)
+    monkeypatch.setattr(worker_pool.shared_memory, "SharedMemory", Recorded)
+    monkeypatch.setattr(worker_pool.signal, "signal", lambda *args: None)  # the loop runs here, in pytest
+    try:
+        tasks, results = queue.Queue(), queue.Queue()
+        tasks.put((0, [0], 0, 0, 0, block.name, block.size))
+        tasks.put(None)
+        worker_pool._worker_loop(fill_then_fail, None, tasks, results, 0, os.getppid())
+        task_id, kind, error, _, _ = results.get_nowait()
+        assert (task_id, kind, str(error)) == (0, "error", "failed after taking the slot")
+        assert views_at_close and not any(views_at_close), "a view of the slot outlived its task"
+    finally:
+        block.close()
+        block.unlink()

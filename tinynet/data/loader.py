@@ -10,7 +10,6 @@ or of processes (worker_pool.py: no GIL to share, kept across epochs, batches ha
 shared memory) prepares the next few batches while the model trains on the current one.
 """
 
-import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -156,12 +155,11 @@ class DataLoader:
             skipped.extend(path for path in paths if path not in skipped)
 
     def _processes(self):
-        shape = (id(self.dataset), len(self.dataset), self.num_workers, self.prefetch)
-        if self._pool is None or self._pool.closed or self._pool.shape != shape:
+        # The pool's own finalizer stops it once nothing holds it (this loader, an iteration).
+        slots = self.num_workers * self.prefetch
+        if self._pool is None or not self._pool.serves(self.dataset, self.num_workers, slots):
             self.close()
-            self._pool = WorkerPool(_load_batch, self.dataset, self.num_workers, self.num_workers * self.prefetch)
-            self._pool.shape = shape
-            weakref.finalize(self, self._pool.close)  # a dropped loader stops its processes
+            self._pool = WorkerPool(_load_batch, self.dataset, self.num_workers, slots)
         return self._pool
 
     def _threads(self, batches, epoch):

@@ -68,6 +68,27 @@ def _portable(error, worker):
         return portable
 
 
+def _serve(load_batch, dataset, task, attached, worker):
+    """The answer to one task: (task id, kind, images or their shape, labels, skipped)."""
+    task_id, indices, seed, epoch, slot, name, size = task
+    in_slot = []  # the slot's array, once the samples are stacked into it
+    try:
+        images, labels, skipped = load_batch(dataset, indices, seed, epoch,
+                                             partial(_slot_array, attached, slot, name, size, in_slot))
+        if images is None:
+            return task_id, "empty", None, labels, skipped
+        if in_slot:
+            return task_id, "shared", (images.shape, images.dtype.str), labels, skipped
+        return task_id, "pickled", images, labels, skipped
+    except Exception as error:
+        return task_id, "error", _portable(error, worker), None, None
+    finally:
+        # No view of the slot outlives the task, even one that failed after taking it: closing
+        # the block as the worker exits would raise BufferError, or leave the view pointing
+        # at memory no longer mapped.
+        in_slot.clear()
+
+
 def _worker_loop(load_batch, dataset, tasks, results, worker, parent):
     # Ctrl-C reaches the whole process group: the main process handles it and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -82,20 +103,7 @@ def _worker_loop(load_batch, dataset, tasks, results, worker, parent):
                 continue
             if task is None:
                 return
-            task_id, indices, seed, epoch, slot, name, size = task
-            in_slot = []  # the slot's array, once the samples are stacked into it
-            try:
-                images, labels, skipped = load_batch(dataset, indices, seed, epoch,
-                                                     partial(_slot_array, attached, slot, name, size, in_slot))
-                if images is None:
-                    results.put((task_id, "empty", None, labels, skipped))
-                elif in_slot:
-                    results.put((task_id, "shared", (images.shape, images.dtype.str), labels, skipped))
-                else:
-                    results.put((task_id, "pickled", images, labels, skipped))
-                del images, in_slot  # no view of the slot outlives the task
-            except Exception as error:
-                results.put((task_id, "error", _portable(error, worker), None, None))
+            results.put(_serve(load_batch, dataset, task, attached, worker))
     finally:
         for block in attached.values():
             block.close()
@@ -109,6 +117,9 @@ def _allocate(nbytes, reserved):
     try:
         if os.path.isdir("/dev/shm"):
             stats = os.statvfs("/dev/shm")
+            # Twice the block: the room is checked now but taken later, when a worker writes, so
+            # as much again is left for whatever fills /dev/shm meanwhile (the other loader's
+            # workers, other programs). Refusing costs a pickled batch; running out, a worker.
             if stats.f_bavail * stats.f_frsize < reserved + 2 * nbytes:
                 return None
         return shared_memory.SharedMemory(create=True, size=nbytes)
@@ -118,14 +129,30 @@ def _allocate(nbytes, reserved):
 
 def _shutdown(workers, tasks, results, blocks):
     """Stop the workers (asked, then terminated) and free the shared memory. Safe to repeat."""
-    for _ in workers:
+    try:
+        _stop(workers, tasks, results)
+    finally:
+        # Even when a second Ctrl-C cuts the wait for the workers short. Not before that wait:
+        # a worker still attaching a block would register it with the resource tracker after
+        # the unlink, and the tracker would report it leaked.
+        for block in blocks:
+            if block is not None:
+                block.close()
+                block.unlink()
+        blocks.clear()
+
+
+def _stop(workers, tasks, results):
+    """Ask the workers to stop, terminate those still running after JOIN_SECONDS, close the queues."""
+    started = [process for process in workers if process.pid is not None]  # start() may have failed
+    for _ in started:
         try:
             tasks.put(None)
         except (OSError, ValueError):
             pass
     stopped = True  # every worker read its way to the stop sign
     deadline = time.monotonic() + JOIN_SECONDS
-    for process in workers:
+    for process in started:
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.terminate()
@@ -137,11 +164,15 @@ def _shutdown(workers, tasks, results, blocks):
         tasks.join_thread()  # the thread that fed the tasks' pipe is done: none is left behind
     else:
         tasks.cancel_join_thread()  # nobody reads what is left in the pipe: do not wait on it
-    for block in blocks:
-        if block is not None:
-            block.close()
-            block.unlink()
-    blocks.clear()
+
+
+def _describe(dataset):
+    """`dataset`'s class, and its transform's when it has one, for an error message."""
+    transform = getattr(dataset, "transform", None)
+    if transform is None:
+        return f"the {type(dataset).__name__}"
+    name = getattr(transform, "__name__", type(transform).__name__)
+    return f"the {type(dataset).__name__} with transform {name}"
 
 
 class WorkerPool:
@@ -152,6 +183,7 @@ class WorkerPool:
 
     def __init__(self, load_batch, dataset, num_workers, slots):
         context = get_context("spawn")
+        self.dataset, self.dataset_length = dataset, len(dataset)  # what the workers hold a copy of
         self.tasks, self.results = context.Queue(), context.Queue()
         self.workers = [
             context.Process(target=_worker_loop, name=f"tinynet-loader-{worker}", daemon=True,
@@ -168,8 +200,22 @@ class WorkerPool:
         self.closed = False
         # Closing frees everything even if the pool is only dropped, or the program exits.
         self._finalizer = weakref.finalize(self, _shutdown, self.workers, self.tasks, self.results, self.blocks)
-        for process in self.workers:
-            process.start()
+        try:
+            for process in self.workers:
+                process.start()  # pickles the dataset for the new process
+        except (pickle.PicklingError, TypeError, AttributeError) as error:
+            self.close()
+            raise TypeError(
+                f"the DataLoader's worker processes each receive a pickled copy of the dataset, and "
+                f"{_describe(dataset)} cannot be pickled ({error}); give it a transform defined at the top "
+                "level of a module (a lambda or a local function cannot be pickled), or use "
+                'worker_type="thread"') from error
+
+    def serves(self, dataset, num_workers, slots):
+        """Whether this pool is open and was started for `dataset` (this very object, still of
+        the same length) with `num_workers` processes and `slots` batches in flight."""
+        return (not self.closed and dataset is self.dataset and len(dataset) == self.dataset_length
+                and num_workers == len(self.workers) and slots == len(self.blocks))
 
     def close(self):
         self.closed = True
@@ -186,9 +232,13 @@ class WorkerPool:
         done = 0
         try:
             while done < len(batches):
+                self._check_open()
                 while self.free and len(ids) < min(len(batches), done + len(self.blocks)):
                     ids.append(self._send(batches[len(ids)], seed, epoch))
                     self.wanted.add(ids[-1])
+                if len(ids) == done:  # other runs' batches hold every slot: wait for one to free
+                    self._receive()
+                    continue
                 while ids[done] not in self.inbox:
                     self._receive()
                 self.wanted.discard(ids[done])
@@ -204,6 +254,11 @@ class WorkerPool:
             self._forget(ids[done:])
             self.close()
             raise
+
+    def _check_open(self):
+        if self.closed:
+            raise RuntimeError("the DataLoader's worker processes were stopped (close(), or an error "
+                               "in another iteration of the same loader)")
 
     def _forget(self, task_ids):
         self.wanted.difference_update(task_ids)
@@ -230,9 +285,7 @@ class WorkerPool:
         """Take the next answer off the queue, free its slot, and keep it in `inbox` if a run
         wants it: (images or None, labels, skipped), or the worker's exception."""
         while True:
-            if self.closed:
-                raise RuntimeError("the DataLoader's worker processes were stopped (close(), or an error "
-                                   "in another iteration of the same loader)")
+            self._check_open()
             try:
                 task_id, kind, images, labels, skipped = self.results.get(timeout=POLL_SECONDS)
                 break
