@@ -31,7 +31,6 @@ from pathlib import Path
 import tinynet
 from tinynet import ShapeError, backend, nn, optim, viz
 from tinynet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tinynet.windows import output_size
 from tinynet.data import BadImageError, imagenet_classes, imagenet_synsets, read_rgb, transforms
 from tinynet.experiment import (
     EMBEDDED,
@@ -50,6 +49,7 @@ from tinynet.run_folder import RunFolder, RunFolderError
 from tinynet.torch_weights import load_state_dict
 from tinynet.train import NonFiniteError, evaluate
 from tinynet.training_run import SaveError, fit
+from tinynet.windows import output_size
 
 
 @dataclass(frozen=True)
@@ -709,7 +709,8 @@ def parse_args(argv):
     train.add_argument("--record-norms", type=natural, metavar="STEPS", help="every STEPS steps, record each layer's "
                        "weight and gradient norms in norms.csv and norms.png (default 0: off)")
     train.add_argument("--workers", type=natural, default=2,
-                       help="background processes decoding images (0: in the training process)")
+                       help="background processes decoding training images, and as many threads for "
+                       "validation (0: in the training process)")
     train.add_argument("--skip-bad", action=argparse.BooleanOptionalAction,
                        help="leave out images that cannot be decoded, and count them (a resumed run keeps its choice)")
     train.add_argument("--limit", type=positive_int, help="train on this many images only, spread over the set")

@@ -286,10 +286,12 @@ def test_rescaled_crop_refuses_a_crop_larger_than_the_square():
         T.RescaledCenterCrop(0, 1)
 
 
-def test_transforms_say_how_large_an_input_they_need():
-    assert T.Resize(256).min_input_side == 256 and T.Resize((7, 5)).min_input_side is None
+def test_only_the_training_crop_says_how_large_an_input_it_needs():
     assert T.Compose([T.RescaledRandomCrop(256, 227), T.ToCHW()]).min_input_side == 256
     assert T.Compose([T.RandomCrop(4)]).min_input_side is None and T.Compose([]).min_input_side is None
+    # What validation and prediction use decodes at full size, as torchvision does.
+    assert T.Compose([T.Resize(256), T.CenterCrop(227)]).min_input_side is None
+    assert T.RescaledCenterCrop(256, 227).min_input_side is None
 
 
 def test_draft_decoding_never_goes_below_the_side_asked_for(tmp_path):

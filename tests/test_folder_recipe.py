@@ -157,6 +157,14 @@ def test_the_folder_recipe_learns_where_the_papers_literal_recipe_blows_up(tmp_p
     assert max(paper) > 3 * even_guess
 
 
+def test_a_folder_run_trains_from_worker_processes_and_validates_from_threads(image_folder):
+    """Validation processes would sit idle through every training epoch beside the training ones."""
+    data = image_data(image_folder, 32, batch_size=4, workers=2)
+    assert (data.train.worker_type, data.train.num_workers) == ("process", 2)
+    assert (data.val.worker_type, data.val.num_workers) == ("thread", 2)
+    assert image_data(image_folder, 32, batch_size=4, workers=2, val_only=True).val.worker_type == "thread"
+
+
 def test_a_resumed_folder_run_keeps_the_statistics_it_started_with(image_folder, tmp_path, monkeypatch):
     assert run("train", "--data", image_folder, *TINY, "--run-dir", tmp_path / "run") == 0
 

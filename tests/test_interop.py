@@ -20,7 +20,7 @@ import tinynet
 from tinynet import nn
 from tinynet.checkpoint import load_checkpoint
 from tinynet.data import imagenet_classes, imagenet_synsets, transforms
-from tinynet.experiment import eval_transform
+from tinynet.experiment import eval_transform, image_data
 from tinynet.torch_weights import UnsafeWeightsError, load_state_dict, read_without_torch
 
 TORCHVISION_PARAMETERS = 61_100_840
@@ -227,6 +227,26 @@ def test_predict_preprocesses_as_torchvision_does(height, width):
         return
     reference = tv.Compose([tv.Resize(256), tv.CenterCrop(224), tv.PILToTensor()])(image).numpy()
     np.testing.assert_array_equal(expected, reference)
+
+
+def test_validation_and_predict_decode_large_jpegs_at_full_size_and_see_the_same_pixels(tmp_path):
+    """Draft decoding (a large JPEG decoded at 1/2 scale or less) is for training only: it gives
+    other pixels than torchvision's full decode, resize and crop."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for label in ("a", "b"):
+            (tmp_path / split / label).mkdir(parents=True)
+            pixels = rng.integers(0, 256, (900, 1200, 3), np.uint8)
+            Image.fromarray(pixels).save(tmp_path / split / label / "large.jpg", quality=90)
+    data = image_data(tmp_path, 227, batch_size=2)
+    assert data.val.dataset.load(0)[0].size == (1200, 900)
+    assert data.train.dataset.load(0)[0].size == (600, 450)  # training decodes at 1/2: 450 >= 256
+    images, _ = next(iter(data.val))
+    config = {"input_size": 227, "in_channels": 3, "mean": data.mean, "std": data.std}
+    predicted = alexnet.load_images([path for path, _ in data.val.dataset.samples], config).data
+    np.testing.assert_array_equal(predicted, transforms.Normalize(data.mean, data.std)(images))
+    tv_view = eval_transform(227)(Image.open(data.val.dataset.samples[0][0]).convert("RGB"), None)
+    np.testing.assert_array_equal(images[0], tv_view)
 
 
 def hostile_zip(path, payload, compress=zipfile.ZIP_STORED):

@@ -130,16 +130,21 @@ def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, li
         if val.classes != train.classes:
             raise ValueError(f"{root}: val/ classes {val.classes} differ from train/ classes {train.classes}")
     _check_images([folder for folder in (train, val) if folder is not None], skip_bad, workers, progress)
-    # Processes: threads stop gaining at about eight cores (the GIL), a GPU wants more.
-    loader = dict(num_workers=workers, seed=seed, worker_type="process")
+    # Training loads with processes: threads stop gaining at about eight cores (the GIL), and
+    # a GPU wants more. Validation loads with threads: processes of its own would sit idle
+    # through every training epoch beside the training ones (32 processes for --workers 16),
+    # where threads start with each pass; and most of its work, decoding at full size, runs
+    # in Pillow without the GIL.
+    val_loader = DataLoader(val, max(1, batch_size // val_crops), num_workers=workers, seed=seed,
+                            worker_type="thread")
     if val_only:  # evaluation normalises with the statistics of the images the model trained on
-        return ImageData(train=None, val=DataLoader(val, max(1, batch_size // val_crops), **loader),
-                         classes=val.classes, in_channels=3, mean=None, std=None)
+        return ImageData(train=None, val=val_loader, classes=val.classes, in_channels=3, mean=None, std=None)
     if statistics is None:
         statistics = training_statistics(train, input_size, workers)
     return ImageData(
-        train=DataLoader(train, batch_size, shuffle=True, drop_last=True, **loader),
-        val=DataLoader(val, max(1, batch_size // val_crops), **loader),
+        train=DataLoader(train, batch_size, shuffle=True, drop_last=True, num_workers=workers, seed=seed,
+                         worker_type="process"),
+        val=val_loader,
         classes=val.classes, in_channels=3, mean=statistics.mean, std=statistics.std,
         pca=(statistics.eigenvalues, statistics.eigenvectors),
         fingerprint=_fingerprint(
@@ -191,16 +196,19 @@ def _rescale(input_size):
 
 def train_transform(input_size):
     """Section 4.1: a random crop of the rescaled image (_rescale), flipped half the time;
-    RescaledRandomCrop resamples only the crop's box, in one step."""
+    RescaledRandomCrop resamples only the crop's box, in one step, and lets a large JPEG
+    decode in draft mode (ImageFolder), which only training does: its pixels differ a little
+    from a full decode's."""
     side = _rescale(input_size)[0].size
     return transforms.Compose([transforms.RescaledRandomCrop(side, input_size), transforms.RandomHorizontalFlip(),
                                transforms.ToCHW()])
 
 
 def eval_transform(input_size, crops=1):
-    """How validation and prediction see an image: the centre crop, or ten crops. Resized
-    then cropped, two resamplings as torchvision does, so that a network imported from
-    torchvision sees exactly the pixels it was trained to see."""
+    """How validation and prediction see an image: the centre crop, or ten crops. Decoded at
+    full size (none of its steps asks for draft decoding), resized then cropped, two
+    resamplings as torchvision does, so that a network imported from torchvision sees exactly
+    the pixels it was trained to see."""
     view = transforms.TenCrop(input_size) if crops == 10 else transforms.CenterCrop(input_size)
     return transforms.Compose(_rescale(input_size) + [view, transforms.ToCHW()])
 

@@ -137,9 +137,10 @@ class ImageFolder(Dataset):
     """Images stored one folder per class, as ImageNet and Imagenette are: root/<class>/<image>.
 
     Classes are the subfolder names in sorted order, so label i is `classes[i]`. Images are
-    decoded to RGB when loaded; when the transform has a `min_input_side` (Resize(256),
-    RescaledRandomCrop), a large JPEG decodes at the smallest draft scale that keeps it
-    (read_rgb). `unreadable()` finds the files that cannot be decoded, and
+    decoded to RGB when loaded; when the transform has a `min_input_side` (a training
+    transform starting with RescaledRandomCrop), a large JPEG decodes at the smallest draft
+    scale that keeps it (read_rgb); with any other transform, at full size, as torchvision
+    decodes it. `unreadable()` finds the files that cannot be decoded, and
     `leave_out()` drops them (a training run does both before it starts, so that its batches
     never change). A file that fails later, while loading, raises BadImageError; with
     `skip_bad=True` the DataLoader leaves it out of its batch instead, which is then smaller,

@@ -19,9 +19,12 @@ RescaledRandomCrop(256, 227) does the first three steps of training in one resam
 RescaledCenterCrop(256, 227) those of a single centre crop at test time: the same crops at
 about half the cost (see RescaledRandomCrop).
 
-A transform that knows how large its input must be to keep every pixel it will use has a
-`min_input_side`: ImageFolder then lets Pillow decode a large JPEG at 1/2, 1/4 or 1/8 of its
-size (draft mode) as long as the shorter side stays at least that long.
+The training crop RescaledRandomCrop says how large its input must be to keep every pixel it
+will use, its `min_input_side`: ImageFolder then lets Pillow decode a large JPEG at 1/2, 1/4 or
+1/8 of its size (draft mode) as long as the shorter side stays at least that long. Draft
+decoding gives other pixels than decoding at full size and resizing, so the transforms that
+validation and prediction use (Resize, the crops, RescaledCenterCrop) declare none: there an
+image decodes at full size, as torchvision decodes it.
 """
 
 from typing import NamedTuple
@@ -109,10 +112,6 @@ class Resize:
     def __init__(self, size, resample=Image.Resampling.BILINEAR):
         self.size = size
         self.resample = resample
-
-    @property
-    def min_input_side(self):
-        return self.size if isinstance(self.size, int) else None
 
     def __call__(self, image, rng=None):
         image = _to_pil(image)
@@ -207,6 +206,8 @@ class RescaledRandomCrop:
 class RescaledCenterCrop(RescaledRandomCrop):
     """Resize(side), CenterCrop(side) and CenterCrop(size) in one resampling: the test-time
     view of RescaledRandomCrop (see it for why, and how close it is to the three steps)."""
+
+    min_input_side = None  # a test-time view: decoded at full size, never in draft mode
 
     def offsets(self, rng=None):
         return _center_offsets((self.side, self.side), *self.size)
