@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.batches import assert_same_batches
 from tinynet.data import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_MEAN,
@@ -422,14 +423,6 @@ def augmented_batches(num_workers, worker_type="thread"):
     loader = DataLoader(dataset, batch_size=4, shuffle=True, seed=11,
                         num_workers=num_workers, worker_type=worker_type)
     return [batch for _ in range(2) for batch in loader]
-
-
-def assert_same_batches(batches, expected):
-    assert len(batches) == len(expected)
-    for (images, labels), (want_images, want_labels) in zip(batches, expected):
-        assert images.dtype == want_images.dtype and images.shape == want_images.shape
-        np.testing.assert_array_equal(images, want_images)
-        np.testing.assert_array_equal(labels, want_labels)
 
 
 def test_loader_output_does_not_depend_on_workers():
