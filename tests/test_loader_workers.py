@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.batches import assert_same_batches
 from tinynet.data import DataLoader, TensorDataset, worker_pool
 from tinynet.data import transforms as T
 
@@ -30,14 +31,6 @@ def augmented_dataset(count=21):
 def two_epochs(loader, start_batch=0):
     loader.start_batch = start_batch
     return [batch for _ in range(2) for batch in loader]
-
-
-def assert_same_batches(batches, expected):
-    assert len(batches) == len(expected)
-    for (images, labels), (want_images, want_labels) in zip(batches, expected):
-        assert images.dtype == want_images.dtype and images.shape == want_images.shape
-        np.testing.assert_array_equal(images, want_images)
-        np.testing.assert_array_equal(labels, want_labels)
 
 
 def alive(pool):
@@ -183,7 +176,9 @@ if __name__ == "__main__":
         next(iterator)
     pool = loader._pool
     names = [block.name for block in pool.blocks if block is not None]
-    # Interrupt the main process while it waits for a batch.
+    # Interrupt the main process while it waits for a batch. Ctrl-C raises KeyboardInterrupt as
+    # at a terminal, even where this runs as a background job, which starts with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Timer(0.2, signal.raise_signal, (signal.SIGINT,)).start()
     try:
         for _ in iterator:
@@ -268,7 +263,16 @@ def test_a_loader_given_another_dataset_restarts_its_workers_and_lets_the_old_po
     loader.close()
 
 
-def test_a_second_ctrl_c_while_closing_still_frees_the_shared_memory(monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt, as at a terminal, even where pytest runs as a background
+    job, which starts with SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_second_ctrl_c_while_closing_still_frees_the_shared_memory(monkeypatch, ctrl_c_raises):
     loader = DataLoader(numbered(10, None), batch_size=2, num_workers=1, worker_type="process")
     list(loader)
     pool = loader._pool
