@@ -26,7 +26,7 @@ def layer_types(x, w):
     """The Function classes that F.* used for each heavy layer, read from the graph."""
     hidden = F.relu(F.conv2d(x, w, padding=1))
     pooled = F.max_pool2d(F.local_response_norm(hidden, 3), 2)
-    loss = F.cross_entropy(F.linear(pooled.flatten(), Tensor(np.ones((3, 4 * 2 * 2)))), np.array([0]))
+    loss = F.cross_entropy(F.linear(pooled.flatten(1), Tensor(np.ones((3, 4 * 2 * 2)))), np.array([0]))
     types, function = [], loss.creator
     while function is not None:
         types.append(type(function))
@@ -134,7 +134,7 @@ def test_on_the_reference_path_each_layers_math_is_within_three_frames_of_backwa
     w, v = Tensor(np.ones((4, 3, 3, 3)), requires_grad=True), Tensor(np.ones((5, 36)), requires_grad=True)
     with tinynet.reference_layers():
         hidden = F.max_pool2d(F.local_response_norm(F.conv2d(x, w, padding=1), 3), 3, 2)
-        loss = F.cross_entropy(F.linear(hidden.flatten(), v), np.array([1, 2]))
+        loss = F.cross_entropy(F.linear(hidden.flatten(1), v), np.array([1, 2]))
         sys.setprofile(profile)
         try:
             loss.backward()

@@ -130,16 +130,6 @@ def test_backward_on_a_tensor_without_grad_raises():
         tinynet.tensor([1.0]).sum().backward()
 
 
-def test_fancy_indexing_is_refused_as_not_differentiable():
-    x = leaf(1.0, 2.0, 3.0)
-    with pytest.raises(TypeError, match="basic indexing"):
-        x[np.array([0, 2])]
-    with pytest.raises(TypeError):
-        x[[0, 1]]
-    x[1:].sum().backward()  # basic slicing is fine
-    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 1.0])
-
-
 # -- memory: what backward frees --------------------------------------------------
 
 

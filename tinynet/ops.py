@@ -176,54 +176,6 @@ def _restore_reduced_axes(grad, input_shape, axis, keepdims):
     return grad.reshape(shape)
 
 
-class Reshape(Function):
-    def __init__(self, shape):
-        self.shape = shape
-
-    def forward(self, a):
-        self.input_shape = a.shape
-        return a.reshape(self.shape)
-
-    def backward(self, grad):
-        return (grad.reshape(self.input_shape),)
-
-
-class Transpose(Function):
-    def __init__(self, axes=None):
-        self.axes = axes
-
-    def forward(self, a):
-        self.axes = self.axes or tuple(reversed(range(a.ndim)))
-        return a.transpose(self.axes)
-
-    def backward(self, grad):
-        inverse = [0] * len(self.axes)
-        for position, axis in enumerate(self.axes):
-            inverse[axis] = position
-        return (grad.transpose(inverse),)
-
-
-class GetItem(Function):
-    """Basic indexing (ints, slices, None, Ellipsis): the result is a view, so the
-    gradient is the upstream gradient written into zeros at the same place."""
-
-    def __init__(self, index):
-        parts = index if isinstance(index, tuple) else (index,)
-        if not all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts):
-            raise TypeError(f"only basic indexing (ints, slices, None, ...) is differentiable, got {index!r}")
-        self.index = index
-
-    def forward(self, a):
-        self.input_shape = a.shape
-        return a[self.index]
-
-    def backward(self, grad):
-        xp = backend.xp_of(grad)
-        full = xp.zeros(self.input_shape, dtype=grad.dtype)
-        full[self.index] = grad
-        return (full,)
-
-
 # -- Tensor methods and operators ---------------------------------------------
 
 
@@ -244,14 +196,6 @@ def _binary(function_class, swap=False):
     return method
 
 
-def _flatten(self, start_dim=1):
-    return self.reshape(*self.shape[:start_dim], -1)
-
-
-def _reshape(self, *shape):
-    return Reshape(shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)(self)
-
-
 Tensor.__add__, Tensor.__radd__ = _binary(Add), _binary(Add, swap=True)
 Tensor.__sub__, Tensor.__rsub__ = _binary(Sub), _binary(Sub, swap=True)
 Tensor.__mul__, Tensor.__rmul__ = _binary(Mul), _binary(Mul, swap=True)
@@ -259,15 +203,10 @@ Tensor.__truediv__, Tensor.__rtruediv__ = _binary(Div), _binary(Div, swap=True)
 Tensor.__matmul__, Tensor.__rmatmul__ = _binary(MatMul), _binary(MatMul, swap=True)
 Tensor.__neg__ = lambda self: Neg()(self)
 Tensor.__pow__ = lambda self, exponent: Pow(exponent)(self)
-Tensor.__getitem__ = lambda self, index: GetItem(index)(self)
 Tensor.exp = lambda self: Exp()(self)
 Tensor.log = lambda self: Log()(self)
 Tensor.relu = lambda self: ReLU()(self)
 Tensor.sum = lambda self, axis=None, keepdims=False: Sum(axis, keepdims)(self)
 Tensor.mean = lambda self, axis=None, keepdims=False: Mean(axis, keepdims)(self)
 Tensor.max = lambda self, axis=None, keepdims=False: Max(axis, keepdims)(self)
-Tensor.reshape = _reshape
-Tensor.transpose = lambda self, *axes: Transpose(axes or None)(self)
-Tensor.T = property(lambda self: Transpose()(self))
-Tensor.flatten = _flatten
 Tensor.argmax = lambda self, axis=None: Tensor(self.data.argmax(axis=axis))
