@@ -277,3 +277,168 @@ def test_layers_default_to_kaiming_weights_and_zero_biases():
     layer = nn.Conv2d(32, 64, 5)
     assert layer.weight.data.std() == pytest.approx(math.sqrt(2 / (32 * 25)), rel=0.03)
     np.testing.assert_array_equal(layer.bias.data, 0)
+
+
+# -- containers --------------------------------------------------------------------------
+
+
+class Blocks(nn.Module):
+    """A model that keeps its layers in a ModuleList and loops over them."""
+
+    def __init__(self, widths=(3, 4, 5)):
+        super().__init__()
+        self.blocks = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+
+    def forward(self, x, scale=1.0):
+        for block in self.blocks:
+            x = block(x).relu()
+        return x * scale
+
+
+def test_module_list_registers_its_modules_as_numbered_children():
+    model = Blocks()
+    model.blocks.append(nn.Linear(5, 2)).extend([nn.ReLU()])
+    assert [name for name, _ in model.named_parameters()] == [
+        "blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias", "blocks.2.weight", "blocks.2.bias"]
+    assert list(model.state_dict()) == [name for name, _ in model.named_parameters()]
+    assert len(model.blocks) == 4 and isinstance(model.blocks[-1], nn.ReLU) and model.blocks[2].out_features == 2
+    assert [type(m).__name__ for m in model.blocks] == ["Linear", "Linear", "Linear", "ReLU"]
+    model.blocks[1] = nn.Linear(4, 5, bias=False)
+    assert "blocks.1.bias" not in dict(model.named_parameters())
+    first_two = model.blocks[:2]
+    assert isinstance(first_two, nn.ModuleList) and list(first_two) == [model.blocks[0], model.blocks[1]]
+    assert model.blocks[0].path == "blocks.0"  # slicing does not rename the model's layers
+
+
+def test_module_list_refuses_what_it_cannot_hold_or_find():
+    blocks = nn.ModuleList([nn.ReLU()])
+    with pytest.raises(TypeError, match="ModuleList holds Modules, got .*type: create an instance"):
+        blocks.append(nn.ReLU)
+    with pytest.raises(TypeError, match="holds Modules, got 3 of type int"):
+        nn.ModuleList([3])
+    with pytest.raises(IndexError, match="index 1 is out of range for a ModuleList of 1 modules"):
+        blocks[1]
+    with pytest.raises(TypeError, match="loop over its modules"):
+        blocks(tinynet.tensor(np.zeros(2)))
+    with pytest.raises(TypeError, match="Sequential holds Modules"):
+        nn.Sequential(nn.Linear(2, 2), "relu")
+
+
+def test_a_layer_in_a_module_list_names_itself_in_shape_errors():
+    message = str(_shape_error(Blocks(), tinynet.tensor(np.zeros((2, 7), dtype=np.float32))))
+    assert message.startswith("blocks.0 (Linear(in_features=3")
+
+
+def test_sequential_takes_names_from_an_ordered_dict_and_slices_into_a_sequential():
+    from collections import OrderedDict
+
+    model = nn.Sequential(OrderedDict([("conv", nn.Conv2d(3, 4, 3)), ("relu", nn.ReLU()), ("pool", nn.MaxPool2d(2))]))
+    assert [name for name, _ in model.named_parameters()] == ["conv.weight", "conv.bias"]
+    head = model[:2]
+    assert isinstance(head, nn.Sequential) and [name for name, _ in head.named_children()] == ["conv", "relu"]
+    np.testing.assert_array_equal(head(images()).data, model.relu(model.conv(images())).data)
+
+
+def test_modules_children_and_named_children_walk_the_tree():
+    net = Net()
+    assert [name for name, _ in net.named_children()] == ["features", "classifier"]
+    assert list(net.children()) == [net.features, net.classifier]
+    assert [type(m).__name__ for m in net.modules()] == [
+        "Net", "Sequential", "Conv2d", "ReLU", "MaxPool2d", "Sequential", "Flatten", "Dropout", "Linear"]
+
+
+# -- apply, freezing, assignment, keyword arguments ----------------------------------------------
+
+
+def test_apply_visits_children_before_their_parent_and_returns_the_module():
+    net, seen = Net(), []
+    assert net.apply(lambda m: seen.append(type(m).__name__)) is net
+    assert seen == ["Conv2d", "ReLU", "MaxPool2d", "Sequential", "Flatten", "Dropout", "Linear", "Sequential", "Net"]
+
+    def ones_for_linear(module):
+        if isinstance(module, nn.Linear):
+            nn.init.constant_(module.weight, 1.0)
+
+    np.testing.assert_array_equal(net.apply(ones_for_linear).classifier[2].weight.data, 1.0)
+
+
+def test_requires_grad_false_freezes_parameters_so_the_optimizer_leaves_them():
+    net = Net()
+    assert net.features.requires_grad_(False) is net.features
+    frozen = net.features[0].weight.data.copy()
+    sgd = tinynet.optim.SGD(net.parameters(), lr=0.1)
+    net(images()).sum().backward()
+    assert net.features[0].weight.grad is None and net.classifier[2].weight.grad is not None
+    sgd.step()
+    np.testing.assert_array_equal(net.features[0].weight.data, frozen)
+    net.requires_grad_()
+    assert all(p.requires_grad for p in net.parameters())
+
+
+def test_assigning_a_plain_tensor_to_a_parameter_is_refused_not_silently_unregistered():
+    layer = nn.Linear(3, 2)
+    with pytest.raises(TypeError, match=r"cannot assign Tensor as parameter 'weight' \(nn.Parameter or None.*\.data"):
+        layer.weight = tinynet.tensor(np.zeros((2, 3), dtype=np.float32))
+    layer.weight = nn.Parameter(np.ones((2, 3), dtype=np.float32))
+    assert layer.parameters()[0] is layer.weight
+    np.testing.assert_array_equal(layer.state_dict()["weight"], 1.0)
+    layer.bias = None
+    assert list(layer.state_dict()) == ["weight"]
+    with pytest.raises(TypeError, match="as parameter 'bias'"):
+        layer.bias = np.zeros(2, dtype=np.float32)
+    with pytest.raises(TypeError, match="as parameter 'weight'"):
+        layer.weight = nn.ReLU()
+    net = Net()
+    with pytest.raises(TypeError, match=r"cannot assign int as child module 'features' \(nn.Module or None"):
+        net.features = 3
+    del net.features
+    assert not any(name.startswith("features") for name, _ in net.named_parameters())
+
+
+def test_parameter_of_a_tensor_takes_its_values():
+    parameter = nn.Parameter(tinynet.tensor([1.0, 2.0]))
+    assert parameter.dtype == np.float32 and parameter.requires_grad
+    np.testing.assert_array_equal(parameter.data, [1.0, 2.0])
+
+
+def test_call_passes_keyword_arguments_to_forward():
+    model = Blocks()
+    x = tinynet.tensor(np.ones((2, 3), dtype=np.float32))
+    np.testing.assert_allclose(model(x, scale=2.0).data, 2 * model(x).data)
+
+
+def test_zero_grad_can_fill_with_zeros():
+    net = Net()
+    net(images()).sum().backward()
+    net.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.any() and p.grad.shape == p.shape for p in net.parameters())
+
+
+def test_load_state_dict_takes_tensors_as_torch_users_pass_them():
+    source, target = nn.Linear(3, 2), nn.Linear(3, 2)
+    target.load_state_dict({name: tinynet.tensor(array * 2) for name, array in source.state_dict().items()})
+    np.testing.assert_array_equal(target.weight.data, source.weight.data * 2)
+    assert isinstance(target.weight.data, np.ndarray)
+
+
+# -- activations -------------------------------------------------------------------------
+
+
+def test_softmax_modules_normalise_along_the_dim_they_are_given():
+    x = tinynet.tensor(np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4))
+    softmax = nn.Softmax(dim=0)(x).data
+    np.testing.assert_allclose(softmax.sum(axis=0), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(nn.LogSoftmax(dim=0)(x).data, np.log(softmax), rtol=1e-5)
+    assert repr(nn.Softmax(dim=1)) == "Softmax(dim=1)"
+    with pytest.raises(TypeError):
+        nn.Softmax()  # no implicit dim
+    with pytest.raises(TypeError):
+        tinynet.functional.softmax(x)
+
+
+def test_relu_accepts_inplace_and_leaves_its_input_alone():
+    x = tinynet.tensor(np.array([-1.0, 2.0], dtype=np.float32))
+    np.testing.assert_array_equal(nn.ReLU(inplace=True)(x).data, [0.0, 2.0])
+    np.testing.assert_array_equal(x.data, [-1.0, 2.0])
+    assert repr(nn.ReLU(inplace=True)) == "ReLU(inplace=True)" and repr(nn.ReLU()) == "ReLU()"
+

@@ -2,7 +2,8 @@
 
 ``import tinynet.functional as F`` gives the names PyTorch students know:
 ``F.conv2d``, ``F.max_pool2d``, ``F.relu``, ``F.dropout``, ``F.linear``,
-``F.local_response_norm``, ``F.cross_entropy``, ``F.softmax``, ``F.log_softmax``.
+``F.local_response_norm``, ``F.softmax``, ``F.log_softmax``, ``F.sigmoid``, ``F.tanh`` and
+the losses ``F.cross_entropy``, ``F.nll_loss``, ``F.mse_loss``.
 The heavy layers' Functions come from the current layer path (see
 layer_paths.py): tinynet/fast/ by default, tinynet/reference/ to read them.
 Each layer's math is one Function class on raw arrays, a step away from
@@ -10,8 +11,9 @@ Each layer's math is one Function class on raw arrays, a step away from
 """
 
 from . import backend, layer_paths
+from .reference.cross_entropy import check_reduction, check_targets, reduce_losses, row_scale, target_entries
 from .reference.cross_entropy import log_softmax as _log_softmax
-from .tensor import Function, as_tensor
+from .tensor import Function, ShapeError, as_tensor
 
 
 class Dropout(Function):
@@ -68,6 +70,54 @@ class Softmax(Function):
         return (out * (grad - (grad * out).sum(axis=self.dim, keepdims=True)),)
 
 
+class NLLLoss(Function):
+    """-input[i, target_i] for each row i: the loss on log-probabilities, so that
+    ``nll_loss(log_softmax(x, dim=1), t)`` is ``cross_entropy(x, t)`` in two steps.
+    Rows whose target is ``ignore_index`` count for nothing, as in SoftmaxCrossEntropy."""
+
+    def __init__(self, reduction="mean", ignore_index=-100):
+        self.reduction, self.ignore_index = check_reduction(reduction), ignore_index
+
+    def forward(self, log_probs, targets):
+        check_targets(log_probs.shape, targets, self.ignore_index)
+        rows, columns, kept = target_entries(targets, self.ignore_index)
+        self.save_for_backward(rows, columns, kept)
+        self.input_shape = log_probs.shape
+        return reduce_losses(-log_probs[rows, columns], self.reduction, kept)
+
+    def backward(self, grad):
+        rows, columns, kept = self.saved_arrays
+        grad_input = backend.xp_of(grad).zeros(self.input_shape, dtype=grad.dtype)
+        grad_input[rows, columns] = -row_scale(grad, self.reduction, kept)
+        return grad_input, None
+
+
+class MSELoss(Function):
+    """(input - target)^2 for each entry, averaged by default. The gradient reaches both."""
+
+    def __init__(self, reduction="mean"):
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, x, target):
+        # torch broadcasts a target of another shape with a warning; an (N, 1) output
+        # against (N,) targets then averages N*N differences, so refuse it here instead.
+        if x.shape != target.shape:
+            raise ShapeError(f"mse_loss expects a target of the input's shape {x.shape}, got {target.shape}")
+        if x.dtype != target.dtype:
+            raise TypeError(f"mse_loss expects a target of the input's dtype {x.dtype}, got {target.dtype}")
+        difference = x - target
+        self.save_for_backward(difference)
+        squares = difference * difference
+        return squares if self.reduction == "none" else squares.sum() if self.reduction == "sum" else squares.mean()
+
+    def backward(self, grad):
+        (difference,) = self.saved_arrays
+        if self.reduction == "mean":
+            grad = grad / difference.dtype.type(difference.size)
+        grad_input = difference * (grad * 2)
+        return grad_input, -grad_input
+
+
 # -- the functional API: thin calls into the Functions ------------------------
 
 
@@ -98,17 +148,37 @@ def local_response_norm(x, size, alpha=1e-4, beta=0.75, k=2.0, alpha_over_n=Fals
     return layer_paths.layers().LocalResponseNorm(size, alpha, beta, k, alpha_over_n)(x)
 
 
-def cross_entropy(logits, targets):
-    """Softmax cross-entropy averaged over the batch; targets are class indices."""
-    return layer_paths.layers().SoftmaxCrossEntropy()(logits, targets)
+def cross_entropy(input, target, *, ignore_index=-100, reduction="mean"):
+    """Softmax cross-entropy of (N, classes) scores and N class indices, averaged over
+    the rows whose target is not ``ignore_index`` ('sum' adds them, 'none' keeps each)."""
+    return layer_paths.layers().SoftmaxCrossEntropy(reduction, ignore_index)(input, target)
 
 
-def softmax(x, dim=-1):
+def nll_loss(input, target, *, ignore_index=-100, reduction="mean"):
+    """Like cross_entropy, on log-probabilities (the output of log_softmax)."""
+    return NLLLoss(reduction, ignore_index)(input, target)
+
+
+def mse_loss(input, target, *, reduction="mean"):
+    return MSELoss(reduction)(input, target)
+
+
+# dim has no default: torch's implicit choice (dim 0 for 1-D and 3-D inputs, 1 otherwise)
+# is deprecated there and easy to get wrong, so leaving it out is an error here.
+def softmax(x, dim):
     return Softmax(dim)(x)
 
 
-def log_softmax(x, dim=-1):
+def log_softmax(x, dim):
     return LogSoftmax(dim)(x)
+
+
+def sigmoid(x):
+    return as_tensor(x).sigmoid()
+
+
+def tanh(x):
+    return as_tensor(x).tanh()
 
 
 def _optional(bias):

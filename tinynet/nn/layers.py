@@ -75,8 +75,18 @@ class MaxPool2d(Module):
 
 
 class ReLU(Module):
+    """max(x, 0). ``inplace=True`` (torchvision's AlexNet asks for it) is accepted and gives
+    the same output, in a new array: the input keeps its values."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
         return F.relu(x)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class Dropout(Module):

@@ -12,10 +12,10 @@ from ..tensor import ShapeError, Tensor
 
 
 class Parameter(Tensor):
-    """A Tensor that a Module learns: it always requires grad."""
+    """A Tensor that a Module learns: it requires grad unless frozen (``requires_grad_(False)``)."""
 
-    def __init__(self, data):
-        super().__init__(data, requires_grad=True)
+    def __init__(self, data, requires_grad=True):
+        super().__init__(data.data if isinstance(data, Tensor) else data, requires_grad=requires_grad)
 
     def __repr__(self):
         return f"Parameter(shape={self.shape}, dtype={self.dtype}, device={self.device})"
@@ -29,26 +29,43 @@ class Module:
         object.__setattr__(self, "path", "")
 
     def __setattr__(self, name, value):
+        """Register a Parameter or a Module assigned to an attribute, as torch does. A name
+        that holds a parameter takes only a Parameter or None (no bias): a plain Tensor there
+        would be dropped from parameters() and state_dict() without a word."""
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() first")
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
         if isinstance(value, Parameter):
+            self._modules.pop(name, None)
             self._parameters[name] = value
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} (nn.Parameter or None "
+                                f"expected): wrap it in nn.Parameter(...), or set {name}.data to change its values")
+            self._parameters[name] = None
         elif isinstance(value, Module):
             self._modules[name] = value
             value._set_path(_join(self.path, name))
+        elif name in self._modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} (nn.Module or None "
+                                "expected)")
+            self._modules[name] = None
         object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
 
     def _set_path(self, path):
         """Remember the dotted name from the root, for error messages."""
         object.__setattr__(self, "path", path)
-        for name, child in self._modules.items():
+        for name, child in self.named_children():
             child._set_path(_join(path, name))
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs, **options):
         try:
-            return self.forward(*inputs)
+            return self.forward(*inputs, **options)
         except ShapeError as error:
             if error.layer is None:  # the innermost module names itself
                 error.layer = self
@@ -59,25 +76,49 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     # -- the tree ------------------------------------------------------------
-    def named_modules(self, prefix=""):
-        yield prefix, self
-        for name, child in self._modules.items():
-            yield from child.named_modules(_join(prefix, name))
+    def named_children(self):
+        """(name, module) of the direct children, skipping names set to None."""
+        return ((name, child) for name, child in self._modules.items() if child is not None)
 
     def children(self):
-        return iter(self._modules.values())
+        return (child for _, child in self.named_children())
+
+    def named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(_join(prefix, name))
+
+    def modules(self):
+        return (module for _, module in self.named_modules())
+
+    def apply(self, fn):
+        """Call ``fn`` on every child's subtree, then on this module (the order torch uses,
+        so ``model.apply(init_weights)`` reaches every layer); returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     def named_parameters(self):
         for prefix, module in self.named_modules():
             for name, parameter in module._parameters.items():
-                yield _join(prefix, name), parameter
+                if parameter is not None:
+                    yield _join(prefix, name), parameter
 
     def parameters(self):
         return [parameter for _, parameter in self.named_parameters()]
 
-    def zero_grad(self):
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every parameter: a frozen one gets no gradient, so
+        optimizers leave it alone. Returns self."""
         for parameter in self.parameters():
-            parameter.grad = None
+            parameter.requires_grad = requires_grad
+        return self
+
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient (``set_to_none=False``: fill it with zeros instead)."""
+        for parameter in self.parameters():
+            clear_grad(parameter, set_to_none)
 
     # -- modes and devices ---------------------------------------------------
     def train(self, mode=True):
@@ -101,7 +142,7 @@ class Module:
         return OrderedDict((name, parameter.data) for name, parameter in self.named_parameters())
 
     def load_state_dict(self, state):
-        """Copy arrays into the parameters; every mismatch is reported by name."""
+        """Copy arrays (or Tensors) into the parameters; every mismatch is reported by name."""
         own = dict(self.named_parameters())
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
@@ -116,7 +157,7 @@ class Module:
             raise RuntimeError(f"cannot load state into {type(self).__name__}: " + "; ".join(problems))
         for name, parameter in own.items():
             xp = backend.xp_of(parameter.data)
-            parameter.data = xp.array(backend.to_device(state[name], parameter.device), dtype=parameter.dtype)
+            parameter.data = xp.array(backend.to_device(_array(state[name]), parameter.device), dtype=parameter.dtype)
 
     # -- printing ------------------------------------------------------------
     def describe(self):
@@ -139,24 +180,12 @@ def _join(prefix, name):
     return f"{prefix}.{name}" if prefix else name
 
 
-class Sequential(Module):
-    """Modules applied in order, registered as '0', '1', ... like torch.nn.Sequential."""
+def _array(value):
+    return value.data if isinstance(value, Tensor) else value
 
-    def __init__(self, *modules):
-        super().__init__()
-        for index, module in enumerate(modules):
-            setattr(self, str(index), module)
 
-    def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
-        return x
-
-    def __getitem__(self, index):
-        return list(self._modules.values())[index]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+def clear_grad(tensor, set_to_none):
+    if set_to_none or tensor.grad is None:
+        tensor.grad = None
+    else:  # a fresh array: the old one may be recycled memory that a layer hands out again
+        tensor.grad = backend.xp_of(tensor.data).zeros_like(tensor.data)
