@@ -351,7 +351,8 @@ def train_in(run, args):
                       key: getattr(args, key) for key in SETTINGS}
     tinynet.manual_seed(args.seed)
     model = AlexNet(args.preset, len(data.classes), data.in_channels, args.init).to(args.device)
-    optimizer = optim.SGD(model.parameters(), args.lr, args.momentum, args.weight_decay, args.update)
+    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+                          update=args.update)
     scheduler = {"plateau": lambda: optim.ReduceLROnPlateau(optimizer, patience=args.patience),
                  "step": lambda: optim.StepLR(optimizer, args.lr_step), "none": lambda: None}[args.schedule]()
     # Warm-up from lr / warmup at the first step to lr at step `warmup`, one step at a time.

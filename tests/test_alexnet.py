@@ -135,7 +135,7 @@ def test_checkpoint_holds_the_whole_state_and_loads_without_pickle(image_folder,
     assert meta["config"]["preset"] == "small" and meta["config"]["classes"] == ["class0", "class1", "class2"]
     assert meta["progress"] == {"epoch": 1, "step": 6, "batch": 0, "totals": None}
     assert [row["epoch"] for row in meta["history"]] == [1]  # metrics.csv is rebuilt from these
-    assert meta["rng"]["bit_generator"] == "PCG64" and "lr" in meta["optimizer"]
+    assert meta["rng"]["bit_generator"] == "PCG64" and "lr" in meta["optimizer"]["param_groups"][0]
     assert not list((tmp_path / "run").glob(".*.tmp"))  # no temporary file left behind
 
 
@@ -242,7 +242,7 @@ def poison_weights_at_step(monkeypatch, step, value):
     as a diverging update does while its loss is still finite."""
 
     def poison(optimizer):
-        optimizer.params[0].data[0, 0, 0, 0] = value
+        optimizer.param_groups[0]["params"][0].data[0, 0, 0, 0] = value
 
     after_update(monkeypatch, step, poison)
 

@@ -281,7 +281,8 @@ def test_resume_says_which_flags_it_ignores(image_folder, trained, capsys):
     assert code == 0
     assert "ignoring --lr 0.5 (the run's is 0.01), --momentum 0.5 (the run's is 0.9)" in err
     _, meta = load_checkpoint(trained / "checkpoint.npz")
-    assert meta["optimizer"]["lr"] == 0.01 and meta["optimizer"]["momentum"] == 0.9
+    group = meta["optimizer"]["param_groups"][0]
+    assert group["lr"] == 0.01 and group["momentum"] == 0.9
 
 
 def test_resume_without_the_data_flag_takes_the_runs_own(trained, capsys):

@@ -123,7 +123,7 @@ def first_losses(recipe, x, y, steps=10):
     settings = alexnet.RECIPES[recipe]
     tinynet.manual_seed(0)
     model = alexnet.AlexNet("paper", num_classes=10, init=settings["init"])
-    optimizer = optim.SGD(model.parameters(), settings["lr"], 0.9, 5e-4, update="paper")
+    optimizer = optim.SGD(model.parameters(), lr=settings["lr"], momentum=0.9, weight_decay=5e-4, update="paper")
     warmup = optim.LinearLR(optimizer, 1 / settings["warmup"], total_iters=settings["warmup"]) if settings[
         "warmup"] else None
     losses = []

@@ -1,10 +1,12 @@
 """SGD's two update rules against hand computation, optimizer state, and learning-rate schedules."""
 
-import io
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import tinynet
 from tinynet import nn, optim
 
 W0 = np.array([1.0, -2.0])
@@ -87,12 +89,10 @@ def test_step_skips_parameters_without_gradient_and_zero_grad_clears():
 
 
 def _checkpoint(state):
-    """Through an .npz file and back, as a checkpoint would go."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **state)
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+    """Through a file and back, with tinynet.save and tinynet.load."""
+    with tempfile.TemporaryDirectory() as folder:
+        tinynet.save(state, Path(folder) / "state.npz")
+        return tinynet.load(Path(folder) / "state.npz")
 
 
 @pytest.mark.parametrize("update", ["pytorch", "paper"])
@@ -119,7 +119,7 @@ def test_optimizer_state_round_trip_continues_identically(update):
     other = optim.SGD(resumed.parameters(), lr=1, momentum=0, update="pytorch" if update == "paper" else "paper")
     other.load_state_dict(state)
     assert (other.lr, other.momentum, other.weight_decay, other.update) == (0.05, 0.9, 5e-4, update)
-    assert all(v.dtype == np.float32 for v in other.velocity)
+    assert all(entry["velocity"].dtype == np.float32 for entry in other.state)
 
     for gs in grads[2:]:
         step(sgd, model.parameters(), gs)
@@ -138,8 +138,7 @@ def test_load_state_dict_rejects_a_velocity_of_the_wrong_shape():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(lr=0.0), "lr > 0"),
-        (dict(lr=-0.1), "lr > 0"),
+        (dict(lr=-0.1), "lr >= 0"),
         (dict(lr=0.1, momentum=-0.9), "momentum >= 0"),
         (dict(lr=0.1, weight_decay=-1e-4), "weight_decay >= 0"),
         (dict(lr=0.1, update="adam"), "unknown update rule"),
@@ -295,3 +294,188 @@ def test_a_step_schedule_during_the_warm_up_scales_the_warm_up():
             step_lr.step()
         factor = 0.1 + 0.9 * min(step, 10) / 10
         assert optimizer.lr == pytest.approx(0.01 * factor * 0.5 ** (step // 4))
+
+
+# -- parameter groups ------------------------------------------------------------------
+
+
+def _set_grads(params, value=1.0):
+    for p in params:
+        p.grad = np.full(p.shape, value, dtype=np.float32)
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.Adam(ps, lr=0.1)])
+def test_changing_a_groups_lr_changes_the_next_step(make):
+    a, b = parameter(), parameter()
+    optimizer = make([a, b])
+    _set_grads([a, b])
+    optimizer.step()
+    moved = W0 - a.data
+    for group in optimizer.param_groups:
+        group["lr"] = 0.0
+    optimizer.step()
+    np.testing.assert_array_equal(W0 - a.data, moved)  # lr 0: the second step moved nothing
+    optimizer.param_groups[0]["lr"] = 0.2
+    before = a.data.copy()
+    optimizer.step()
+    assert np.abs(a.data - before).max() > 0
+
+
+def test_each_group_takes_its_own_settings_and_the_defaults_for_the_rest():
+    a, b = parameter(), parameter()
+    sgd = optim.SGD([{"params": [a], "lr": 0.5}, {"params": [b], "momentum": 0.9}], lr=0.1)
+    assert [g["lr"] for g in sgd.param_groups] == [0.5, 0.1]
+    assert [g["momentum"] for g in sgd.param_groups] == [0.0, 0.9]
+    _set_grads([a, b])
+    sgd.step()
+    np.testing.assert_allclose(a.data, W0 - 0.5)
+    np.testing.assert_allclose(b.data, W0 - 0.1)
+    assert "velocity" not in sgd.state[0] and "velocity" in sgd.state[1]
+
+
+def test_lr_property_reads_the_shared_rate_sets_every_group_and_refuses_to_guess():
+    sgd = optim.SGD([{"params": [parameter()]}, {"params": [parameter()]}], lr=0.1, momentum=0.9)
+    assert sgd.lr == 0.1 and sgd.momentum == 0.9
+    sgd.lr = 0.01
+    assert [g["lr"] for g in sgd.param_groups] == [0.01, 0.01]
+    sgd.param_groups[1]["lr"] = 0.5
+    with pytest.raises(ValueError, match=r"different lr values \[0.01, 0.5\].*param_groups"):
+        _ = sgd.lr
+
+
+def test_schedules_change_every_groups_rate():
+    sgd = optim.SGD([{"params": [parameter()], "lr": 1.0}, {"params": [parameter()]}], lr=0.1)
+    warmup = optim.LinearLR(sgd, start_factor=0.5, total_iters=2)
+    assert warmup.get_last_lr() == [0.5, 0.05]
+    optim.StepLR(sgd, step_size=1, gamma=0.1).step()
+    assert sgd.param_groups[0]["lr"] == pytest.approx(0.05) and sgd.param_groups[1]["lr"] == pytest.approx(0.005)
+    plateau = optim.ReduceLROnPlateau(sgd, patience=0, min_lr=[0.02, 0.0])
+    plateau.step(1.0), plateau.step(1.0)
+    assert plateau.get_last_lr() == pytest.approx([0.02, 0.0005])  # the first group floored at its own min_lr
+    with pytest.raises(ValueError, match="min_lr has 3 values for 2 parameter groups"):
+        optim.ReduceLROnPlateau(sgd, min_lr=[0.1, 0.1, 0.1])
+
+
+def test_add_param_group_extends_the_state_and_the_numbering():
+    a, b = parameter(), parameter()
+    sgd = optim.SGD([a], lr=0.1, momentum=0.9)
+    sgd.add_param_group({"params": b, "lr": 0.01})
+    _set_grads([a, b])
+    sgd.step()
+    assert sorted(k for k in sgd.state_dict() if "." in k) == ["velocity.0", "velocity.1"]
+    assert sgd.state_dict()["param_groups"][1] == {
+        "lr": 0.01, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False, "update": "pytorch",
+        "params": [1]}
+
+
+def test_parameters_are_checked_when_the_optimizer_is_made():
+    a = parameter()
+    with pytest.raises(TypeError, match="iterable of Tensors or of dicts.*got one Tensor"):
+        optim.SGD(a, lr=0.1)
+    with pytest.raises(ValueError, match="appear twice"):
+        optim.SGD([a, a], lr=0.1)
+    with pytest.raises(ValueError, match="appear twice"):
+        optim.Adam([{"params": [a]}, {"params": [a]}])
+    with pytest.raises(TypeError, match="leaf Tensors"):
+        optim.SGD([a * 2], lr=0.1)
+    with pytest.raises(ValueError, match="Nesterov momentum needs momentum > 0"):
+        optim.SGD([a], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="paper's update has no dampening"):
+        optim.SGD([a], lr=0.1, momentum=0.9, dampening=0.1, update="paper")
+    with pytest.raises(ValueError, match="SGD needs weight_decay >= 0"):
+        optim.SGD([{"params": [a], "weight_decay": -1.0}], lr=0.1)
+
+
+def test_sgd_arguments_come_in_torchs_order():
+    sgd = optim.SGD([parameter()], 0.1, 0.9, 0.5, 1e-4, False)
+    assert sgd.param_groups[0] | {"params": None} == {
+        "lr": 0.1, "momentum": 0.9, "dampening": 0.5, "weight_decay": 1e-4, "nesterov": False, "update": "pytorch",
+        "params": None}
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1), lambda ps: optim.Adam(ps)])
+def test_zero_grad_sets_to_none_or_fills_with_zeros(make):
+    a = parameter()
+    optimizer = make([a])
+    _set_grads([a], 3.0)
+    optimizer.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(a.grad, [0.0, 0.0])
+    assert a.grad.dtype == np.float32
+    optimizer.zero_grad()
+    assert a.grad is None
+
+
+# -- saved state -----------------------------------------------------------------------
+
+
+def test_a_state_saved_before_parameter_groups_still_loads():
+    """A training checkpoint written before param_groups kept the settings at the top."""
+    model = nn.Linear(3, 2)
+    velocity = np.arange(6, dtype=np.float64).reshape(2, 3)
+    old = {"lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "update": "paper", "velocity.0": velocity}
+    sgd = optim.SGD(model.parameters(), lr=1.0)
+    sgd.load_state_dict(old)
+    assert (sgd.lr, sgd.momentum, sgd.weight_decay, sgd.update) == (0.05, 0.9, 5e-4, "paper")
+    np.testing.assert_array_equal(sgd.state[0]["velocity"], velocity)
+    assert sgd.state[0]["velocity"].dtype == np.float32 and sgd.state[1] == {}
+
+
+def test_load_state_dict_refuses_other_groups_and_foreign_state_without_changing_anything():
+    a, b = parameter(), parameter()
+    sgd = optim.SGD([a, b], lr=0.1, momentum=0.9)
+    two_groups = optim.SGD([{"params": [parameter()]}, {"params": [parameter()]}], lr=0.3).state_dict()
+    with pytest.raises(ValueError, match=r"groups of \[1, 1\] parameters; this SGD has groups of \[2\]"):
+        sgd.load_state_dict(two_groups)
+    adam = optim.Adam([parameter(), parameter()])
+    _set_grads([p for g in adam.param_groups for p in g["params"]])
+    adam.step()
+    with pytest.raises(ValueError, match="'step.0' matches no state of SGD, which keeps velocity"):
+        sgd.load_state_dict(adam.state_dict())
+    assert sgd.lr == 0.1 and sgd.state == [{}, {}]
+
+
+def test_adam_state_round_trips_through_a_file_and_continues_identically():
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal(2).astype(np.float32) for _ in range(5)]
+    a, b = parameter(), parameter()
+    adam = optim.Adam([a], lr=0.01, weight_decay=0.1, amsgrad=True)
+    for g in grads[:2]:
+        a.grad = g
+        adam.step()
+    resumed = optim.Adam([b])
+    b.data = a.data.copy()
+    resumed.load_state_dict(_checkpoint(adam.state_dict()))
+    assert resumed.param_groups[0]["betas"] == (0.9, 0.999) and resumed.param_groups[0]["amsgrad"]
+    assert resumed.state[0]["step"] == 2 and resumed.state[0]["exp_avg"].dtype == np.float32
+    for g in grads[2:]:
+        a.grad, b.grad = g, g.copy()
+        adam.step(), resumed.step()
+    np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_adam_matches_the_algorithm_written_out():
+    lr, (b1, b2), eps, decay = 0.01, (0.8, 0.9), 1e-3, 0.1
+    w, m, v, expected = W0.copy(), np.zeros(2), np.zeros(2), []
+    for t, g in enumerate(GRADS, start=1):
+        g = g + decay * w
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        expected.append(w)
+    p = parameter()
+    adam = optim.Adam([p], lr=lr, betas=(b1, b2), eps=eps, weight_decay=decay)
+    for g, want in zip(GRADS, expected):
+        p.grad = g.astype(np.float32)
+        adam.step()
+        np.testing.assert_allclose(p.data, want, rtol=1e-5)
+        assert p.dtype == np.float32 and adam.state[0]["exp_avg_sq"].dtype == np.float32
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lr=-1.0), "Adam needs lr >= 0"),
+    (dict(eps=-1e-8), "Adam needs eps >= 0"),
+    (dict(betas=(0.9, 1.0)), r"betas \(b1, b2\) with each in \[0, 1\)"),
+    (dict(betas=(0.9,)), r"betas \(b1, b2\)"),
+])
+def test_adam_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        optim.Adam([parameter()], **kwargs)
