@@ -107,6 +107,7 @@ def test_loss_modules_are_the_functions_with_their_settings():
     criterion = nn.CrossEntropyLoss(ignore_index=2, reduction="sum")
     assert criterion(logits, MASKED).item() == F.cross_entropy(logits, MASKED, ignore_index=2, reduction="sum").item()
     assert repr(criterion) == "CrossEntropyLoss(ignore_index=2, reduction='sum')"
+    assert not isinstance(nn.NLLLoss(), nn.CrossEntropyLoss)  # code that looks for one must not find the other
     log_probs = nn.LogSoftmax(dim=1)(logits)
     assert nn.NLLLoss()(log_probs, TARGETS).item() == pytest.approx(nn.CrossEntropyLoss()(logits, TARGETS).item())
     assert nn.MSELoss(reduction="none")(logits, logits).shape == (6, 4)

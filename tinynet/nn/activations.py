@@ -14,21 +14,25 @@ class Tanh(Module):
         return F.tanh(x)
 
 
-class Softmax(Module):
-    """exp(x) / sum(exp(x)) along ``dim``, which must be given (see F.softmax)."""
+class _AlongDim(Module):
+    """A normalisation along ``dim``, which must be given (see F.softmax)."""
 
     def __init__(self, dim):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x):
-        return F.softmax(x, self.dim)
-
     def extra_repr(self):
         return f"dim={self.dim}"
 
 
-class LogSoftmax(Softmax):
+class Softmax(_AlongDim):
+    """exp(x) / sum(exp(x)) along ``dim``."""
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+
+class LogSoftmax(_AlongDim):
     """log(softmax(x)) along ``dim``, computed without the overflow of taking the log of an exp."""
 
     def forward(self, x):

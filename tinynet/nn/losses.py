@@ -5,21 +5,25 @@ from ..reference.cross_entropy import check_reduction
 from .module import Module
 
 
-class CrossEntropyLoss(Module):
-    """Softmax cross-entropy of (N, classes) scores and N class indices (see F.cross_entropy)."""
+class _ClassIndexLoss(Module):
+    """What the losses on class indices share: ``ignore_index`` and ``reduction``."""
 
     def __init__(self, *, ignore_index=-100, reduction="mean"):
         super().__init__()
         self.ignore_index, self.reduction = ignore_index, check_reduction(reduction)
 
-    def forward(self, input, target):
-        return F.cross_entropy(input, target, ignore_index=self.ignore_index, reduction=self.reduction)
-
     def extra_repr(self):
         return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"
 
 
-class NLLLoss(CrossEntropyLoss):
+class CrossEntropyLoss(_ClassIndexLoss):
+    """Softmax cross-entropy of (N, classes) scores and N class indices (see F.cross_entropy)."""
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+class NLLLoss(_ClassIndexLoss):
     """The negative log-likelihood of log-probabilities (the output of nn.LogSoftmax(dim=1))."""
 
     def forward(self, input, target):
