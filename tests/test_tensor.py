@@ -226,7 +226,7 @@ def _float32(rng, *shape):
 FUNCTIONS = {
     "matmul": (lambda a, b: a @ b, [(3, 4), (4, 2)]),
     "exp/log": (lambda a: (a * a + 1.0).log().exp(), [(3, 4)]),
-    "sum/mean/max": (lambda a: a.sum(axis=0) + a.mean(axis=0) + a.max(axis=0), [(3, 4)]),
+    "sum/mean/max": (lambda a: a.sum(axis=0) + a.mean(axis=0) + a.max(axis=0).values, [(3, 4)]),
     "reshape/transpose/T/getitem": (lambda a: a.reshape(4, 3).transpose(1, 0).T[1:, ::2].flatten(0), [(3, 4)]),
     "relu": (lambda a: a.relu(), [(3, 4)]),
     "linear": (lambda x, w, b: F.linear(x, w, b), [(4, 5), (3, 5), (3,)]),
@@ -285,7 +285,7 @@ def test_an_integer_tensor_times_a_float_promotes_to_float():
 
 
 def test_max_over_several_axes_is_refused_clearly():
-    with pytest.raises(TypeError, match="one axis"):
+    with pytest.raises(TypeError, match="one dim.*amax"):
         tinynet.tensor(np.ones((2, 3)), requires_grad=True).max(axis=(0, 1))
 
 

@@ -13,7 +13,11 @@ from . import (
     shapes,  # noqa: F401  (attaches reshape, permute, indexing ... to Tensor)
 )
 from .backend import gpu_available, manual_seed
+from .comparisons import allclose, eq, ge, gt, isclose, le, lt, ne
+from .functional import relu
 from .layer_paths import reference_layers, use_reference_layers
+from .ops import abs, clamp, clip, exp, log, maximum, minimum, pow, sigmoid, sqrt, tanh
+from .reductions import all, amax, amin, any, argmax, argmin, max, mean, min, norm, std, sum, var
 from .serialization import load, save
 from .shapes import cat, clone, flatten, permute, reshape, squeeze, stack, transpose, unsqueeze, where
 from .tensor import Function, ShapeError, Tensor, is_grad_enabled, no_grad, tensor
@@ -25,4 +29,7 @@ __all__ = [
     "manual_seed", "gpu_available", "functional", "nn", "optim",
     "use_reference_layers", "reference_layers", "save", "load",
     "cat", "stack", "where", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "clone",
+    "relu", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "clamp", "clip", "pow", "maximum", "minimum",
+    "sum", "mean", "max", "min", "amax", "amin", "std", "var", "norm", "argmax", "argmin", "all", "any",
+    "eq", "ne", "lt", "le", "gt", "ge", "isclose", "allclose",
 ]

@@ -1,15 +1,22 @@
-"""Elementary operations: arithmetic, reductions and reshapes, each a Function.
+"""Elementwise operations: arithmetic and math functions, each a Function.
 
 Every ``backward`` here is the derivative of its ``forward`` written out by hand.
 Broadcasting is undone by the engine (``tensor._unbroadcast``), so a backward
-may return a gradient in the broadcast shape.
+may return a gradient in the broadcast shape. Where a derivative is undefined at
+a point (abs at 0, clamp at its bounds) the value PyTorch uses is given.
 
 At the bottom these operations are attached to ``Tensor`` as methods and
-operators, so ``a * b + c`` builds the graph.
+operators, so ``a * b + c`` builds the graph; the math functions are also
+top-level functions (``tinynet.exp(x)``), as in PyTorch.
 """
 
+import numbers
+
 from . import backend
-from .tensor import Function, Tensor
+from .promotion import cast, floating, number_dtype, promoted
+from .tensor import Function, Tensor, as_tensor
+
+# -- arithmetic -------------------------------------------------------------------------
 
 
 class Add(Function):
@@ -57,6 +64,25 @@ class Neg(Function):
         return (-grad,)
 
 
+class Remainder(Function):
+    """a % b with the sign of b (Python's and PyTorch's rule): a - b * floor(a / b)."""
+
+    def forward(self, a, b):
+        check_integer_divisor(b)
+        self.save_for_backward(a, b)
+        return backend.xp_of(a).remainder(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_arrays
+        return grad, -grad * backend.xp_of(a).floor_divide(a, b)
+
+
+def check_integer_divisor(b):
+    # NumPy gives 0 with a warning; PyTorch raises, and a silent 0 would be a wrong answer.
+    if b.dtype.kind in "biu" and (b == 0).any():
+        raise ZeroDivisionError("integer division or modulo by zero")
+
+
 class Pow(Function):
     """``a ** exponent`` for a constant exponent."""
 
@@ -71,7 +97,33 @@ class Pow(Function):
 
     def backward(self, grad):
         (a,) = self.saved_arrays
+        if self.exponent == 0:  # a ** 0 is 1 everywhere, also at a = 0 where a ** -1 is inf
+            return (grad * 0,)
         return (grad * self.exponent * a ** (self.exponent - 1),)
+
+
+class PowByTensor(Function):
+    """``a ** b`` for a tensor exponent: d/da = b a^(b-1), d/db = a^b log(a).
+
+    Where the formulas are 0 * inf, PyTorch takes 0: d/da where b = 0, and d/db where
+    a = 0 and b >= 0 (0 ** b is constant 0 or 1 there). A negative base has no real
+    logarithm: its d/db is nan, with NumPy's warning.
+    """
+
+    def forward(self, a, b):
+        out = a**b
+        self.save_for_backward(a, b, out)
+        return out
+
+    def backward(self, grad):
+        a, b, out = self.saved_arrays
+        xp = backend.xp_of(a)
+        # b a^(b-1) is 0 where b = 0; a^1 there keeps 0 ** -1 (inf) out of the product.
+        grad_a = grad * b * a ** xp.where(b == 0, 1, b - 1)
+        at_zero = a == 0
+        # log 0 = -inf (taken without NumPy's warning), but 0 where 0 ** b is flat (b >= 0)
+        log_a = xp.where(at_zero, xp.where(b >= 0, 0, -xp.inf), xp.log(xp.where(at_zero, 1, a)))
+        return grad_a, (grad * out * log_a).astype(grad.dtype)
 
 
 class MatMul(Function):
@@ -84,6 +136,9 @@ class MatMul(Function):
     def backward(self, grad):
         a, b = self.saved_arrays
         return grad @ b.swapaxes(-1, -2), a.swapaxes(-1, -2) @ grad
+
+
+# -- math functions ---------------------------------------------------------------------
 
 
 class Exp(Function):
@@ -107,6 +162,58 @@ class Log(Function):
         return (grad / a,)
 
 
+class Sqrt(Function):
+    """The gradient 1 / (2 sqrt(a)) is inf at a = 0, as in PyTorch."""
+
+    def forward(self, a):
+        out = backend.xp_of(a).sqrt(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_arrays
+        return (grad / (2 * out),)
+
+
+class Abs(Function):
+    """The gradient is sign(a), 0 at a = 0 as in PyTorch."""
+
+    def forward(self, a):
+        self.save_for_backward(a)
+        return backend.xp_of(a).abs(a)
+
+    def backward(self, grad):
+        (a,) = self.saved_arrays
+        return (grad * backend.xp_of(a).sign(a),)
+
+
+class Tanh(Function):
+    def forward(self, a):
+        out = backend.xp_of(a).tanh(a)
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_arrays
+        return (grad * (1 - out * out),)
+
+
+class Sigmoid(Function):
+    """1 / (1 + e^-a), computed from e^-|a| so that no exponential overflows: for a < 0 it
+    is written e^a / (1 + e^a), the same number."""
+
+    def forward(self, a):
+        xp = backend.xp_of(a)
+        e = xp.exp(-xp.abs(a))
+        out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
+        self.save_for_backward(out)
+        return out
+
+    def backward(self, grad):
+        (out,) = self.saved_arrays
+        return (grad * out * (1 - out),)
+
+
 class ReLU(Function):
     def forward(self, a):
         out = backend.xp_of(a).maximum(a, 0)
@@ -118,95 +225,157 @@ class ReLU(Function):
         return (grad * (out > 0),)
 
 
-class Sum(Function):
-    def __init__(self, axis=None, keepdims=False):
-        self.axis, self.keepdims = axis, keepdims
+class Clamp(Function):
+    """a limited to [low, high] (either may be None). The gradient passes where
+    low <= a <= high, bounds included, as in PyTorch; if low > high every entry is high."""
 
-    def forward(self, a):
-        self.input_shape = a.shape
-        return a.sum(axis=self.axis, keepdims=self.keepdims)
-
-    def backward(self, grad):
-        grad = _restore_reduced_axes(grad, self.input_shape, self.axis, self.keepdims)
-        return (backend.xp_of(grad).broadcast_to(grad, self.input_shape).copy(),)
-
-
-class Mean(Sum):
-    def forward(self, a):
-        total = super().forward(a)
-        self.count = a.size // max(1, total.size)
-        return total / a.dtype.type(self.count)
-
-    def backward(self, grad):
-        return super().backward(grad / grad.dtype.type(self.count))
-
-
-class Max(Function):
-    """Maximum over an axis; the gradient goes to the first maximum of each slice."""
-
-    def __init__(self, axis=None, keepdims=False):
-        if axis is not None and not isinstance(axis, int):
-            raise TypeError(f"max takes one axis (an int) or None, got {axis!r}")
-        self.axis, self.keepdims = axis, keepdims
+    def __init__(self, low=None, high=None):
+        self.low, self.high = low, high
 
     def forward(self, a):
         xp = backend.xp_of(a)
-        flat = a.reshape(-1) if self.axis is None else a
-        axis = 0 if self.axis is None else self.axis
-        winner = xp.expand_dims(flat.argmax(axis=axis), axis)
-        positions = xp.arange(flat.shape[axis]).reshape([-1 if i == axis % flat.ndim else 1 for i in range(flat.ndim)])
-        self.save_for_backward((positions == winner).reshape(a.shape))
-        return a.max(axis=self.axis, keepdims=self.keepdims)
+        out = a if self.low is None else xp.maximum(a, self.low)
+        out = out if self.high is None else xp.minimum(out, self.high)
+        inside = xp.ones(a.shape, dtype=bool)
+        if self.low is not None:
+            inside &= a >= self.low
+        if self.high is not None:
+            inside &= a <= self.high
+        self.save_for_backward(inside)
+        return out
 
     def backward(self, grad):
-        (is_winner,) = self.saved_arrays
-        grad = _restore_reduced_axes(grad, is_winner.shape, self.axis, self.keepdims)
-        return (grad * is_winner,)
+        (inside,) = self.saved_arrays
+        return (grad * inside,)
 
 
-def _restore_reduced_axes(grad, input_shape, axis, keepdims):
-    """Give a reduced gradient back its reduced axes (as size 1) so it broadcasts."""
-    if keepdims or axis is None:
-        return grad.reshape([1] * len(input_shape)) if axis is None else grad
-    axes = (axis,) if isinstance(axis, int) else axis
-    axes = sorted(a % len(input_shape) for a in axes)
-    shape = list(grad.shape)
-    for a in axes:
-        shape.insert(a, 1)
-    return grad.reshape(shape)
+class Maximum(Function):
+    """The larger of a and b, entry by entry; the gradient goes to the larger one, half to
+    each where they are equal (as in PyTorch)."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return backend.xp_of(a).maximum(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_arrays
+        return _to_winners(grad, a > b, a < b, a == b)
 
 
-# -- Tensor methods and operators ---------------------------------------------
+class Minimum(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return backend.xp_of(a).minimum(a, b)
+
+    def backward(self, grad):
+        a, b = self.saved_arrays
+        return _to_winners(grad, a < b, a > b, a == b)
 
 
-def _operand(value, like):
-    """A Tensor for the other side of a binary operator, on ``like``'s device and,
-    for plain numbers, in its dtype (so ``x * 2`` stays float32)."""
-    if isinstance(value, Tensor):
-        return value
-    dtype = like.dtype if like.dtype.kind == "f" else None  # int tensor * 0.5 promotes to float
-    return Tensor(backend.xp_of(like.data).asarray(value, dtype=dtype))
+def _to_winners(grad, a_wins, b_wins, tie):
+    half = grad * tie * 0.5
+    return grad * a_wins + half, grad * b_wins + half
 
 
-def _binary(function_class, swap=False):
+# -- the PyTorch surface ----------------------------------------------------------------
+
+
+def _binary(function_class, reflected=False, true_division=False):
     def method(self, other):
-        other = _operand(other, self)
-        return function_class()(other, self) if swap else function_class()(self, other)
+        pair = promoted(self, other)
+        if pair is NotImplemented:
+            return NotImplemented
+        a, b = (floating(t) for t in pair) if true_division else pair
+        return function_class()(b, a) if reflected else function_class()(a, b)
 
     return method
 
 
-Tensor.__add__, Tensor.__radd__ = _binary(Add), _binary(Add, swap=True)
-Tensor.__sub__, Tensor.__rsub__ = _binary(Sub), _binary(Sub, swap=True)
-Tensor.__mul__, Tensor.__rmul__ = _binary(Mul), _binary(Mul, swap=True)
-Tensor.__truediv__, Tensor.__rtruediv__ = _binary(Div), _binary(Div, swap=True)
-Tensor.__matmul__, Tensor.__rmatmul__ = _binary(MatMul), _binary(MatMul, swap=True)
+def pow(x, exponent):
+    """x ** exponent. Either may be a tensor (``pow(2, x)`` too); the gradient reaches every
+    tensor that requires one."""
+    if not isinstance(exponent, Tensor):
+        x = as_tensor(x)
+    if isinstance(exponent, numbers.Number):
+        dtype = number_dtype(exponent, x.dtype)  # int tensor ** 0.5 is float32
+        return Pow(exponent)(x if dtype == x.dtype else Tensor(x.data.astype(dtype)))
+    pair = promoted(x, exponent)
+    if pair is NotImplemented:
+        raise TypeError(f"pow() takes numbers or tensors, got {type(x).__name__} and {type(exponent).__name__}")
+    return PowByTensor()(*pair)
+
+
+def exp(x):
+    return Exp()(floating(x))
+
+
+def log(x):
+    return Log()(floating(x))
+
+
+def sqrt(x):
+    return Sqrt()(floating(x))
+
+
+def tanh(x):
+    return Tanh()(floating(x))
+
+
+def sigmoid(x):
+    return Sigmoid()(floating(x))
+
+
+def abs(x):
+    return Abs()(x)
+
+
+def clamp(x, min=None, max=None):
+    """x limited to [min, max]; either bound may be None, not both. Integer tensors with
+    a float bound become float32, as in PyTorch."""
+    x = as_tensor(x)
+    if min is None and max is None:
+        raise ValueError("clamp() needs min or max (or both), got neither")
+    bounds = [bound for bound in (min, max) if bound is not None]
+    for bound in bounds:
+        if not isinstance(bound, numbers.Number):
+            raise TypeError(f"clamp() takes numbers as min and max, got {type(bound).__name__}; "
+                            "for bounds that are tensors use tinynet.maximum and tinynet.minimum")
+    for bound in bounds:
+        x = cast(x, number_dtype(bound, x.dtype))
+    return Clamp(*(None if b is None else b.item() if hasattr(b, "item") else b for b in (min, max)))(x)
+
+
+clip = clamp
+
+
+def maximum(a, b):
+    """The larger of a and b, entry by entry (both tensors, as in PyTorch)."""
+    return Maximum()(*_tensor_pair("maximum", a, b))
+
+
+def minimum(a, b):
+    return Minimum()(*_tensor_pair("minimum", a, b))
+
+
+def _tensor_pair(op, a, b):
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError(f"{op}() takes two tensors (as in PyTorch), got {type(a).__name__} and "
+                        f"{type(b).__name__}; for a number bound use clamp(min=...) or clamp(max=...)")
+    return promoted(a, b)
+
+
+Tensor.__add__, Tensor.__radd__ = _binary(Add), _binary(Add, reflected=True)
+Tensor.__sub__, Tensor.__rsub__ = _binary(Sub), _binary(Sub, reflected=True)
+Tensor.__mul__, Tensor.__rmul__ = _binary(Mul), _binary(Mul, reflected=True)
+Tensor.__truediv__ = _binary(Div, true_division=True)
+Tensor.__rtruediv__ = _binary(Div, reflected=True, true_division=True)
+Tensor.__mod__, Tensor.__rmod__ = _binary(Remainder), _binary(Remainder, reflected=True)
+Tensor.__matmul__, Tensor.__rmatmul__ = _binary(MatMul), _binary(MatMul, reflected=True)
 Tensor.__neg__ = lambda self: Neg()(self)
-Tensor.__pow__ = lambda self, exponent: Pow(exponent)(self)
-Tensor.exp = lambda self: Exp()(self)
-Tensor.log = lambda self: Log()(self)
+Tensor.__abs__ = abs
+Tensor.__pow__ = pow
+Tensor.__rpow__ = lambda self, base: pow(base, self)
 Tensor.relu = lambda self: ReLU()(self)
-Tensor.sum = lambda self, axis=None, keepdims=False: Sum(axis, keepdims)(self)
-Tensor.mean = lambda self, axis=None, keepdims=False: Mean(axis, keepdims)(self)
-Tensor.max = lambda self, axis=None, keepdims=False: Max(axis, keepdims)(self)
-Tensor.argmax = lambda self, axis=None: Tensor(self.data.argmax(axis=axis))
+Tensor.clamp = Tensor.clip = clamp
+for _function in (pow, exp, log, sqrt, tanh, sigmoid, abs, maximum, minimum):
+    setattr(Tensor, _function.__name__, _function)
