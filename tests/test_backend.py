@@ -30,12 +30,90 @@ def test_numpy_arrays_and_scalars_belong_to_numpy_on_the_cpu():
     np.testing.assert_array_equal(converted, [1.0, 2.0])
 
 
+def make_device(spelling):
+    """tinynet.device("cuda:0") for "cuda:0", tinynet.device("cuda", 0) for ("cuda", 0)."""
+    return tinynet.device(*spelling) if isinstance(spelling, tuple) else tinynet.device(spelling)
+
+
 def test_an_unknown_device_names_the_allowed_ones():
-    for call in (lambda: backend.check_device("tpu"), lambda: tinynet.tensor([1.0], device="cuda")):
-        with pytest.raises(ValueError) as caught:
+    for call in (lambda: backend.check_device("tpu"), lambda: tinynet.tensor([1.0], device="mps"),
+                 lambda: tinynet.device(0), lambda: nn.Linear(2, 2).to("cuda0")):
+        with pytest.raises(ValueError, match="unknown device") as caught:
             call()
-        assert "'cpu'" in str(caught.value) and "'gpu'" in str(caught.value)
+        assert all(name in str(caught.value) for name in ("'cpu'", "'gpu'", "'cuda'"))
     assert backend.check_device("cpu") == "cpu"
+
+
+def test_a_second_gpu_is_refused_with_the_way_to_reach_it():
+    for spelling in ("cuda:1", ("cuda", 1)):
+        with pytest.raises(ValueError, match="one GPU.*CUDA_VISIBLE_DEVICES"):
+            make_device(spelling)
+    with pytest.raises(ValueError, match="CUDA_VISIBLE_DEVICES"):
+        tinynet.tensor([1.0]).to("cuda:1")
+
+
+# -- devices with PyTorch's names ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("spelling, text, type_, index", [
+    ("cpu", "cpu", "cpu", None),
+    ("cuda", "cuda", "cuda", None),
+    ("cuda:0", "cuda:0", "cuda", 0),
+    (("cuda", 0), "cuda:0", "cuda", 0),
+    ("gpu", "cuda", "cuda", None),
+])
+def test_a_device_is_spelled_as_in_pytorch(spelling, text, type_, index):
+    made = make_device(spelling)
+    assert (str(made), made.type, made.index) == (text, type_, index)
+    assert tinynet.device(made) == made and str(tinynet.device(made)) == text
+    expected = "device(type='cuda', index=0)" if index == 0 else f"device(type='{type_}')"
+    assert repr(made) == expected
+
+
+def test_a_device_equals_every_spelling_of_the_same_device_and_no_other():
+    cuda, cpu = tinynet.device("cuda"), tinynet.device("cpu")
+    assert cuda == "cuda" and cuda == "cuda:0" and cuda == "gpu" and cuda == tinynet.device("cuda:0")
+    assert cpu == "cpu" and "cpu" == cpu
+    assert cuda != "cpu" and cpu != "gpu" and cuda != cpu and cpu != "tpu" and cuda != 0
+    assert {"cpu": 1, "gpu": 2}[cuda] == 2 and {"cpu": 1, "gpu": 2}[cpu] == 1  # hashes as tinynet's name
+    assert cuda in backend.DEVICES and cpu in backend.DEVICES
+
+
+def test_a_tensor_reports_its_device_as_pytorch_and_as_tinynet_names_it():
+    x = tinynet.tensor([1.0, 2.0])
+    assert isinstance(x.device, tinynet.device)
+    assert x.device == "cpu" and x.device.type == "cpu" and str(x.device) == "cpu"
+    assert x.to(x.device).device == "cpu" and tinynet.tensor([1.0], device=x.device).device == "cpu"
+    assert backend.generator(x.device) is backend.generator("cpu")
+
+
+def test_the_usual_pytorch_device_idiom_runs_without_a_gpu():
+    device = tinynet.device("cuda" if tinynet.cuda.is_available() else "cpu")
+    assert tinynet.cuda.is_available() == tinynet.gpu_available()
+    assert (tinynet.cuda.device_count() > 0) == tinynet.gpu_available()
+    model = nn.Linear(3, 2).to(device)
+    x = tinynet.tensor(np.ones((4, 3), np.float32)).to(device)
+    assert model(x).device == device and model.weight.device == device
+    assert backend.get_xp(device) is backend.xp_of(model(x).data)
+
+
+@pytest.mark.parametrize("spelling", ["cuda", "cuda:0", ("cuda", 0)])
+def test_cuda_names_the_gpu(spelling, device):
+    cuda = make_device(spelling) if isinstance(spelling, tuple) else spelling
+    if device == "cpu":
+        if tinynet.gpu_available():
+            pytest.skip("checks the message shown when no GPU is present")
+        with pytest.raises(RuntimeError, match=r"needs CuPy|finds no CUDA GPU") as caught:
+            tinynet.tensor([1.0]).to(cuda)
+        assert "pip install" in str(caught.value) and "device='cpu'" in str(caught.value)
+        return
+    moved = tinynet.tensor([[1.0, 2.0]], requires_grad=True).to(cuda)
+    assert moved.device == "gpu" and moved.device == cuda and str(moved.device) == "cuda:0"
+    assert backend.xp_of(moved.data) is backend.get_xp(cuda) is not np
+    model = nn.Linear(2, 3).to(cuda)
+    assert all(p.device == "gpu" for p in model.parameters())
+    assert model(moved).device == "cuda"
+    assert backend.generator(cuda) is backend.generator("gpu")
 
 
 @pytest.mark.skipif(CUPY_INSTALLED, reason="only without CuPy")
@@ -47,8 +125,12 @@ def test_an_unknown_device_names_the_allowed_ones():
         lambda: tinynet.tensor([1.0]).to("gpu"),
         lambda: nn.Linear(2, 2).to("gpu"),
         lambda: backend.generator("gpu"),
+        lambda: tinynet.tensor([1.0]).to("cuda"),
+        lambda: nn.Linear(2, 2).to(tinynet.device("cuda:0")),
+        lambda: tinynet.tensor([1.0], device=tinynet.device("cuda")),
     ],
-    ids=["check_device", "tensor", "Tensor.to", "Module.to", "generator"],
+    ids=["check_device", "tensor", "Tensor.to", "Module.to", "generator", "Tensor.to cuda", "Module.to cuda:0",
+         "tensor device object"],
 )
 def test_gpu_without_cupy_says_how_to_install_it(call):
     with pytest.raises(RuntimeError) as caught:

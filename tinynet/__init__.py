@@ -5,14 +5,17 @@
     import tinynet.functional as F
 """
 
+import importlib
+
 from . import (
+    cuda,
     functional,
     nn,
     ops,  # noqa: F401  (attaches the operators to Tensor)
     optim,
     shapes,  # noqa: F401  (attaches reshape, permute, indexing ... to Tensor)
 )
-from .backend import gpu_available, manual_seed
+from .backend import device, gpu_available, manual_seed
 from .comparisons import allclose, eq, ge, gt, isclose, le, lt, ne
 from .functional import relu
 from .layer_paths import reference_layers, use_reference_layers
@@ -26,10 +29,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "Function", "ShapeError", "no_grad", "is_grad_enabled",
-    "manual_seed", "gpu_available", "functional", "nn", "optim",
+    "manual_seed", "gpu_available", "device", "cuda", "functional", "nn", "optim",
     "use_reference_layers", "reference_layers", "save", "load",
     "cat", "stack", "where", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "clone",
     "relu", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "clamp", "clip", "pow", "maximum", "minimum",
     "sum", "mean", "max", "min", "amax", "amin", "std", "var", "norm", "argmax", "argmin", "all", "any",
     "eq", "ne", "lt", "le", "gt", "ge", "isclose", "allclose",
 ]
+
+
+def __getattr__(name):
+    # As torch.utils.data is there after `import torch`, tinynet.utils and tinynet.data are there
+    # after `import tinynet`; imported on first use, since they load Pillow, which most programs
+    # that only build and train a net do not need.
+    if name in ("data", "utils"):
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,10 @@
 
 Everything else asks this module for an array module (``xp``) and calls only
 functions that NumPy and CuPy both have, so the same layer code runs on either.
+
+tinynet runs on two devices, the CPU (NumPy) and one GPU (CuPy's current device), and calls
+them "cpu" and "gpu". PyTorch's names for that GPU, "cuda" and "cuda:0", and `device` objects
+are accepted wherever a device is: every function here reduces them to those two names.
 """
 
 import contextlib
@@ -14,31 +18,96 @@ except ImportError:  # pragma: no cover - depends on the machine
     cupy = None
 
 DEVICES = ("cpu", "gpu")
+# Every spelling of a device that tinynet understands, and which of its two devices it names.
+_SPELLINGS = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu", "cuda:0": "gpu"}
 _GPU_HELP = (
     "install the GPU extra with `pip install -e .[gpu]` (CuPy for CUDA 12) "
     "on a machine with an NVIDIA GPU, or use device='cpu'"
 )
 
 
+class device:
+    """A device as torch.device spells it: device("cpu"), device("cuda"), device("cuda:0"),
+    device("cuda", 0), and tinynet's own device("gpu").
+
+    `type` ("cpu" or "cuda") and `index` (None or 0) are PyTorch's; `name` is tinynet's
+    ("cpu" or "gpu"). A device equals every spelling of the same device, string or device,
+    so on the GPU `x.device == "gpu"`, `x.device == "cuda"` and
+    `x.device == device("cuda")` all hold: there is one GPU, so "cuda" and "cuda:0" are the
+    same. It hashes as its name, so it finds the entries of a dict keyed by "cpu" and "gpu".
+    """
+
+    def __init__(self, type, index=None):
+        spelling = type if index is None else f"{type}:{index}"
+        self.name = device_name(spelling)
+        self.type = "cpu" if self.name == "cpu" else "cuda"
+        self.index = 0 if str(spelling).endswith(":0") else None
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type={self.type!r}{index})"
+
+    def __eq__(self, other):
+        if isinstance(other, device):
+            return self.name == other.name
+        if isinstance(other, str):
+            return self.name == _SPELLINGS.get(other)
+        return NotImplemented
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+def device_name(spelling):
+    """tinynet's name, "cpu" or "gpu", for any spelling of a device ("cpu", "gpu", "cuda",
+    "cuda:0" or a `device`), without checking that the device can be used."""
+    if isinstance(spelling, device):
+        return spelling.name
+    if isinstance(spelling, str) and spelling in _SPELLINGS:
+        return _SPELLINGS[spelling]
+    if isinstance(spelling, str) and spelling.startswith("cuda:"):
+        raise ValueError(
+            f"device {spelling!r}: tinynet runs on one GPU, CuPy's current device, called 'cuda', "
+            "'cuda:0' or 'gpu'; to run on another GPU, make it the only one visible with "
+            "CUDA_VISIBLE_DEVICES"
+        )
+    raise ValueError(
+        f"unknown device {spelling!r}: expected one of {DEVICES}, PyTorch's 'cuda' or 'cuda:0', "
+        "or a tinynet.device"
+    )
+
+
+# What Tensor.device returns: PyTorch's devices of a CPU tensor and of a tensor on the GPU.
+_CPU, _GPU = device("cpu"), device("cuda", 0)
+
+
+def gpu_count():
+    """How many CUDA GPUs CuPy sees (0 without CuPy or without a driver)."""
+    if cupy is None:
+        return 0
+    try:
+        return cupy.cuda.runtime.getDeviceCount()
+    except Exception:  # CuPy raises CUDARuntimeError subclasses without a driver
+        return 0
+
+
 def gpu_available():
     """True when CuPy is installed and can see at least one CUDA device."""
-    if cupy is None:
-        return False
-    try:
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # CuPy raises CUDARuntimeError subclasses without a driver
-        return False
+    return gpu_count() > 0
 
 
 def check_device(device):
-    """Return ``device`` if it is usable, else raise an error that says what to do."""
-    if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}: expected one of {DEVICES}")
-    if device == "gpu" and cupy is None:
-        raise RuntimeError(f"device='gpu' needs CuPy, which is not installed: {_GPU_HELP}")
-    if device == "gpu" and not gpu_available():
-        raise RuntimeError(f"device='gpu' asked for, but CuPy finds no CUDA GPU: {_GPU_HELP}")
-    return device
+    """tinynet's name ("cpu" or "gpu") of ``device`` if it is usable, else raise an error
+    that says what to do."""
+    name = device_name(device)
+    if name == "gpu" and cupy is None:
+        raise RuntimeError(f"device '{device}' needs CuPy, which is not installed: {_GPU_HELP}")
+    if name == "gpu" and not gpu_available():
+        raise RuntimeError(f"device '{device}' asked for, but CuPy finds no CUDA GPU: {_GPU_HELP}")
+    return name
 
 
 def get_xp(device):
@@ -54,16 +123,16 @@ def xp_of(array):
 
 
 def device_of(array):
-    return "gpu" if xp_of(array) is not np else "cpu"
+    """The `device` an array is on; it compares equal to "cpu" or "gpu" (and "cuda")."""
+    return _GPU if xp_of(array) is not np else _CPU
 
 
 def to_device(array, device):
     """Copy an array to a device, or return it unchanged if it is already there."""
-    if device_of(array) == check_device(device):
+    name = check_device(device)
+    if device_of(array) == name:
         return array
-    if device == "gpu":
-        return cupy.asarray(array)
-    return cupy.asnumpy(array)
+    return cupy.asarray(array) if name == "gpu" else cupy.asnumpy(array)
 
 
 def to_numpy(array):
@@ -85,9 +154,10 @@ def manual_seed(seed):
 
 def generator(device="cpu"):
     """The random generator of a device, created from the last seed on first use."""
-    if device not in _generators:
-        _generators[device] = get_xp(device).random.default_rng(_seed)
-    return _generators[device]
+    name = check_device(device)
+    if name not in _generators:
+        _generators[name] = get_xp(name).random.default_rng(_seed)
+    return _generators[name]
 
 
 def get_rng_state():
