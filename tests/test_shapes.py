@@ -115,6 +115,13 @@ def test_index_tensors_index_as_their_arrays_do():
     assert x[[]].shape == (0, 4)
 
 
+def test_a_comparison_selects_as_a_mask():
+    x = tinynet.tensor([[-1.0, 2.0], [3.0, -4.0]], requires_grad=True)
+    x[x > 0].sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_array_equal(tinynet.where(x < 0, 0.0, x).numpy(), [[0.0, 2.0], [3.0, 0.0]])
+
+
 def test_basic_indexing_reads_a_view_without_copying():
     x = tinynet.tensor(np.arange(12.0, dtype=np.float32).reshape(3, 4))
     assert np.shares_memory(x[1:, ::2].data, x.data)
