@@ -270,6 +270,12 @@ def test_bad_dims_are_refused_clearly(dim, error, message):
         tinynet.tensor(np.ones((2, 3, 4), np.float32)).sum(dim=dim)
 
 
+def test_a_0_dim_tensor_has_no_dim_to_reduce_over():
+    with pytest.raises(IndexError, match="0-dim tensor has no dim 0.*leave dim out"):
+        tinynet.tensor(3.0).sum(0)
+    assert tinynet.tensor(3.0).sum().item() == 3.0
+
+
 def test_max_and_min_with_a_dim_return_values_and_indices():
     a = tinynet.tensor([[1.0, 5.0, 5.0], [7.0, 2.0, 7.0]], requires_grad=True)
     values, indices = a.max(1)

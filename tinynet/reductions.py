@@ -39,6 +39,9 @@ def _reduced_dims(op, ndim, dim, axis):
     for d in dims:
         if isinstance(d, bool) or not isinstance(d, numbers.Integral):
             raise TypeError(f"{op}(): dim must be an int or a tuple of ints, got {dim!r}")
+        if ndim == 0:
+            raise IndexError(f"{op}(): a 0-dim tensor has no dim {d} to reduce over (PyTorch allows 0 and -1); "
+                             "leave dim out")
         if not -ndim <= d < ndim:
             raise IndexError(f"{op}(): dim {d} is out of range for a tensor of {ndim} dimensions "
                              f"(expected {-ndim} to {ndim - 1})")
