@@ -31,6 +31,7 @@ CASES = {
     "transpose": (lambda lib, a: a.transpose(0, 2), [(2, 3, 4)]),
     "transpose (negative dims)": (lambda lib, a: lib.transpose(a, -1, 1), [(2, 3, 4)]),
     "T": (lambda lib, a: a.T, [(3, 4)]),
+    "t": (lambda lib, a: a.t() @ lib.t(a).t(), [(3, 4)]),
     "unsqueeze": (lambda lib, a: a.unsqueeze(1).unsqueeze(-1), [(3, 4)]),
     "squeeze (all)": (lambda lib, a: a.squeeze(), [(1, 3, 1, 4)]),
     "squeeze (tuple, a non-1 dim stays)": (lambda lib, a: a.squeeze((0, 1, -2)), [(1, 3, 1, 4)]),
@@ -149,6 +150,7 @@ def test_transpose_swaps_two_dims_and_T_reverses_them():
     assert x.transpose(0, 2).shape == (4, 3, 2)
     np.testing.assert_array_equal(x.transpose(-1, -2).numpy(), x.numpy().swapaxes(1, 2))
     assert x.T.shape == (4, 3, 2)
+    assert x[0].t().shape == (4, 3) and x[0, 0].t().shape == (4,)
     assert x.permute((1, 2, 0)).shape == (3, 4, 2)
 
 
@@ -185,6 +187,7 @@ X = tinynet.tensor(np.zeros((2, 3, 4), dtype=np.float32))
 BAD_CALLS = {
     "transpose, dim 3 of 3": (lambda: X.transpose(0, 3), IndexError, r"dim 3 .* 3 dimensions \(expected -3 to 2\)"),
     "transpose, NumPy's permutation": (lambda: X.transpose(2, 0, 1), TypeError, r"two dims .* permute"),
+    "t, three dims": (lambda: X.t(), ValueError, r"at most 2 dimensions, got shape \(2, 3, 4\)"),
     "permute, a dim twice": (lambda: X.permute(0, 0, 1), ValueError, r"\(0, 0, 1\) are not an ordering of the 3"),
     "permute, dim -4": (lambda: X.permute(-4, 0, 1), IndexError, r"dim -4 .* 3 dimensions"),
     "unsqueeze, dim 4": (lambda: X.unsqueeze(4), IndexError, r"dim 4 .* \(expected -4 to 3\)"),

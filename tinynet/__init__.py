@@ -22,7 +22,7 @@ from .layer_paths import reference_layers, use_reference_layers
 from .ops import abs, clamp, clip, exp, log, maximum, minimum, pow, sigmoid, sqrt, tanh
 from .reductions import all, amax, amin, any, argmax, argmin, max, mean, min, norm, std, sum, var
 from .serialization import load, save
-from .shapes import cat, clone, flatten, permute, reshape, squeeze, stack, transpose, unsqueeze, where
+from .shapes import cat, clone, flatten, permute, reshape, squeeze, stack, t, transpose, unsqueeze, where
 from .tensor import Function, ShapeError, Tensor, is_grad_enabled, no_grad, tensor
 
 __version__ = "0.1.0"
@@ -31,7 +31,7 @@ __all__ = [
     "Tensor", "tensor", "Function", "ShapeError", "no_grad", "is_grad_enabled",
     "manual_seed", "gpu_available", "device", "cuda", "functional", "nn", "optim",
     "use_reference_layers", "reference_layers", "save", "load",
-    "cat", "stack", "where", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "flatten", "clone",
+    "cat", "stack", "where", "reshape", "permute", "transpose", "t", "squeeze", "unsqueeze", "flatten", "clone",
     "relu", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "clamp", "clip", "pow", "maximum", "minimum",
     "sum", "mean", "max", "min", "amax", "amin", "std", "var", "norm", "argmax", "argmin", "all", "any",
     "eq", "ne", "lt", "le", "gt", "ge", "isclose", "allclose",

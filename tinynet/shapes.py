@@ -244,6 +244,14 @@ def transpose(input, *dims):
     return Permute(tuple(order))(input)
 
 
+def t(input):
+    """The transpose of a matrix; a vector or a scalar is returned as it is (as torch.t)."""
+    if input.ndim > 2:
+        raise ValueError(f"t() transposes tensors of at most 2 dimensions, got shape {input.shape}: "
+                         "use transpose(dim0, dim1) or permute")
+    return Permute(tuple(reversed(range(input.ndim))))(input)
+
+
 def unsqueeze(input, dim):
     """A new dim of size 1 at position ``dim`` (-1 puts it last)."""
     dim = _dim(dim, input.ndim, "unsqueeze", extra=1)
@@ -357,6 +365,7 @@ Tensor.view = reshape  # a copy where torch's view would need a contiguous tenso
 Tensor.permute = permute
 Tensor.transpose = transpose
 Tensor.T = property(lambda self: Permute(tuple(reversed(range(self.ndim))))(self))
+Tensor.t = t
 Tensor.unsqueeze = unsqueeze
 Tensor.squeeze = squeeze
 Tensor.flatten = flatten
