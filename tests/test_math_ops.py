@@ -95,6 +95,7 @@ PARITY_CASES = {
     "sum / mean": (lambda lib, a: a.sum(dim=(0, 2)) + lib.mean(a, -1).sum(0), [normal(2, 3, 4)]),
     "sum keepdim": (lambda lib, a: a.sum(1, keepdim=True) * a.mean(dim=1, keepdim=True), [normal(2, 3, 4)]),
     "max (all, ties share)": (lambda lib, a: a.max() + lib.min(a), [[1.0, 3.0, 3.0, 1.0]]),
+    "max (a NaN wins)": (lambda lib, a: a.max(), [[[1.0, np.nan], [2.0, 0.0]]]),
     "max (dim, first of ties)": (lambda lib, a: a.max(dim=1).values, [[[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]]]),
     "min (dim, keepdim)": (lambda lib, a: a.min(0, True).values, [[[1.0, 3.0, 3.0], [1.0, 2.0, 0.0]]]),
     "amax (dim tuple, ties share)": (lambda lib, a: a.amax(dim=(0, 1)), [[[1.0, 3.0], [3.0, 0.0]]]),

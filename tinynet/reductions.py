@@ -167,7 +167,8 @@ class EuclideanNorm(Function):
 
 class Amax(Function):
     """The largest entry over some dims; equal largest entries share the gradient evenly
-    (as PyTorch's amax and its max over all entries do)."""
+    (as PyTorch's amax and its max over all entries do). A NaN is the largest entry and takes
+    the gradient, as in PyTorch's max over all entries (its amax gives NaN gradients there)."""
 
     extreme = "max"
 
@@ -175,8 +176,9 @@ class Amax(Function):
         self.dims, self.keepdim = dims, keepdim
 
     def forward(self, a):
+        xp = backend.xp_of(a)
         out = getattr(a, self.extreme)(axis=self.dims, keepdims=True)
-        winners = a == out
+        winners = (a == out) | (xp.isnan(a) & xp.isnan(out))
         self.save_for_backward(winners / winners.sum(axis=self.dims, keepdims=True).astype(a.dtype))
         return out if self.keepdim else out.reshape(_reduced_shape(a.shape, self.dims))
 
