@@ -442,3 +442,11 @@ def test_relu_accepts_inplace_and_leaves_its_input_alone():
     np.testing.assert_array_equal(x.data, [-1.0, 2.0])
     assert repr(nn.ReLU(inplace=True)) == "ReLU(inplace=True)" and repr(nn.ReLU()) == "ReLU()"
 
+
+def test_sigmoid_and_tanh_modules_compute_their_functions_and_gradients():
+    x = tinynet.tensor(np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4), requires_grad=True)
+    sigmoid = 1 / (1 + np.exp(-x.data))
+    np.testing.assert_allclose(nn.Sigmoid()(x).data, sigmoid, rtol=1e-6)
+    np.testing.assert_allclose(nn.Tanh()(x).data, np.tanh(x.data), rtol=1e-6)
+    (nn.Sigmoid()(x) + nn.Tanh()(x)).sum().backward()
+    np.testing.assert_allclose(x.grad, sigmoid * (1 - sigmoid) + 1 - np.tanh(x.data) ** 2, rtol=1e-5)
