@@ -14,6 +14,7 @@ from .fashion_mnist import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_MEAN,
     FASHION_MNIST_STD,
+    FashionMNIST,
     load_fashion_mnist,
 )
 from .formats import (
@@ -25,6 +26,7 @@ from .formats import (
 )
 from .imagenet import imagenet_classes, imagenet_synsets
 from .loader import DataLoader
+from .subset import Subset, random_split
 
 __all__ = [
     "BadImageError",
@@ -34,6 +36,7 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_MEAN",
     "FASHION_MNIST_STD",
+    "FashionMNIST",
     "imagenet_classes",
     "imagenet_synsets",
     "IMG_EXTENSIONS",
@@ -44,7 +47,9 @@ __all__ = [
     "read_cifar10_batch",
     "read_idx",
     "read_rgb",
+    "random_split",
     "sample_rng",
+    "Subset",
     "transforms",
     "write_idx",
 ]

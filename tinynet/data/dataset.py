@@ -1,7 +1,9 @@
 """Datasets: indexable collections of (image, label) samples.
 
 A dataset's `load(index)` reads one raw sample; `get(index, rng)` also applies the dataset's
-transform with an explicit random generator, so that augmentation is reproducible. The
+transform (and target_transform, to the label) with an explicit random generator, so that
+augmentation is reproducible; a transform that takes no `rng` is called with the sample alone
+(transforms.apply_transform). The
 DataLoader calls `get` with a generator made by `sample_rng(seed, epoch, index)`: a sample's
 augmentation then depends only on those three numbers, never on worker count or timing.
 """
@@ -14,6 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
+
+from ..tensor import Tensor
+from .transforms import apply_transform
 
 IMG_EXTENSIONS = (
     ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
@@ -85,9 +90,14 @@ def _check_quietly(path):
 
 
 class Dataset:
-    """Base class: subclasses define `__len__` and `load(index) -> (image, label)`."""
+    """Base class: subclasses define `__len__` and `load(index) -> (image, label)`.
+
+    As torch's Dataset, `dataset[i]` gives sample i; here transformed as in the first epoch of
+    a DataLoader run with seed 0, so that it shows what training sees.
+    """
 
     transform = None
+    target_transform = None
 
     def __len__(self):
         raise NotImplementedError
@@ -99,7 +109,9 @@ class Dataset:
         """Sample `index` with the transform applied, its randomness drawn from `rng`."""
         image, label = self.load(index)
         if self.transform is not None:
-            image = self.transform(image, rng)
+            image = apply_transform(self.transform, image, rng)
+        if self.target_transform is not None:
+            label = apply_transform(self.target_transform, label, rng)
         return image, label
 
     def __getitem__(self, index):
@@ -113,24 +125,40 @@ class Dataset:
 
 
 class TensorDataset(Dataset):
-    """Images and labels held in memory: `images[i]` (any shape, usually uint8) with `labels[i]`."""
+    """Images and labels held in memory: sample i is (images[i], labels[i]).
+
+    Given NumPy arrays (tinynet's way), an image is an array (usually uint8, for the
+    transforms) and a label a Python number. Given Tensors, as torch's `TensorDataset(x, y)`,
+    sample i is the pair of Tensors (x[i], y[i]), and the DataLoader gives Tensor batches.
+    Integer labels become int64; others (regression targets) keep their dtype. Unlike torch's,
+    it holds exactly two tensors: the third argument is the transform.
+    """
 
     def __init__(self, images, labels, transform=None):
-        images, labels = np.asarray(images), np.asarray(labels)
-        if labels.ndim != 1 or len(images) != len(labels):
+        if transform is not None and not callable(transform):
+            raise TypeError(
+                f"TensorDataset(images, labels, transform): the transform must be callable, got a "
+                f"{type(transform).__name__}; tinynet's TensorDataset holds two tensors, inputs and targets"
+            )
+        self.as_tensors = isinstance(images, Tensor) or isinstance(labels, Tensor)
+        images, labels = (x.data if isinstance(x, Tensor) else np.asarray(x) for x in (images, labels))
+        if images.ndim == 0 or labels.ndim == 0 or len(images) != len(labels):
             raise ValueError(
                 f"TensorDataset needs one label per image: got images of shape {images.shape} "
                 f"and labels of shape {labels.shape}"
             )
         self.images = images
-        self.labels = labels.astype(np.int64)
+        self.labels = labels.astype(np.int64) if labels.dtype.kind in "iu" else labels
         self.transform = transform
 
     def __len__(self):
         return len(self.images)
 
     def load(self, index):
-        return self.images[index], int(self.labels[index])
+        image, label = self.images[index], self.labels[index]
+        if self.as_tensors:
+            return Tensor(image), Tensor(label)
+        return image, label.item() if label.ndim == 0 else label
 
 
 class ImageFolder(Dataset):

@@ -8,6 +8,11 @@ the number of workers, their kind, or how the operating system schedules them.
 With num_workers > 0 a pool of threads (Pillow releases the GIL while it decodes and resizes)
 or of processes (worker_pool.py: no GIL to share, kept across epochs, batches handed over in
 shared memory) prepares the next few batches while the model trains on the current one.
+
+A batch is what the samples are, stacked: arrays give arrays (tinynet's uint8 batches, to be
+normalised on the training device), and samples holding Tensors (transforms.ToTensor, a
+TensorDataset of Tensors) give Tensors, images (N, C, H, W) and int64 labels, as torch's
+DataLoader gives them.
 """
 
 from collections import deque
@@ -16,10 +21,19 @@ from functools import partial
 
 import numpy as np
 
+from .. import backend
+from ..tensor import Tensor
 from .dataset import BadImageError, sample_rng
 from .worker_pool import WorkerPool
 
 WORKER_TYPES = ("thread", "process")
+
+
+def _as_array(value):
+    """A sample's image or label as an array: a Tensor's data; a Python float as float32."""
+    if isinstance(value, Tensor):
+        return value.data
+    return np.asarray(value, np.float32) if isinstance(value, float) else np.asarray(value)
 
 
 def _stack(samples, indices, allocate=None):
@@ -30,15 +44,24 @@ def _stack(samples, indices, allocate=None):
             f"samples {list(indices)} have different shapes {sorted(shapes)} and cannot form a "
             "batch; give the dataset a transform that makes them one size (Resize, crops)"
         )
-    dtype = np.result_type(*samples)
+    dtype = np.result_type(*(sample.dtype for sample in samples))
     out = allocate((len(samples), *samples[0].shape), dtype) if allocate is not None else None
     # One copy per sample: a flipped or channels-first view is laid out as it is copied.
-    return np.stack(samples, out=out)
+    return backend.xp_of(samples[0]).stack(samples, out=out)
+
+
+def _stack_labels(labels, indices, as_tensor):
+    """The labels as one array (integers as int64), or a Tensor when the samples held Tensors."""
+    stacked = _stack(labels, indices)
+    if stacked.dtype.kind in "iu":
+        stacked = stacked.astype(np.int64)
+    return Tensor(stacked) if as_tensor else stacked
 
 
 def _load_batch(dataset, indices, seed, epoch, allocate=None):
     """Load and stack the samples `indices`: (images, labels, paths of skipped bad images)."""
     images, labels, skipped = [], [], []
+    holds_tensors = False
     for index in indices:
         try:
             image, label = dataset.get(index, sample_rng(seed, epoch, index))
@@ -50,21 +73,31 @@ def _load_batch(dataset, indices, seed, epoch, allocate=None):
         except Exception as error:
             error.add_note(f"(raised while loading sample {index} in epoch {epoch})")
             raise
-        images.append(np.asarray(image))
-        labels.append(label)
+        holds_tensors = holds_tensors or isinstance(image, Tensor) or isinstance(label, Tensor)
+        images.append(_as_array(image))
+        labels.append(_as_array(label))
     if not images:
         return None, np.zeros(0, np.int64), skipped
-    return _stack(images, indices, allocate), np.asarray(labels, np.int64), skipped
+    return _stack(images, indices, allocate), _stack_labels(labels, indices, holds_tensors), skipped
+
+
+def _batch(images, labels):
+    """(images, labels) as the training loop receives them. Labels that are a Tensor say the
+    samples held Tensors: made whole in the worker, they travel pickled, while the images come
+    back as an array (from shared memory when the workers are processes) and are wrapped here."""
+    return (Tensor(images), labels) if isinstance(labels, Tensor) else (images, labels)
 
 
 class DataLoader:
     """Iterate over a dataset in batches of (images, labels).
 
     images stacks the samples as the dataset's transform leaves them (for example uint8
-    (N, C, H, W)); labels is int64 (N,). Each complete pass adds one to `epoch`; set it (or
-    call set_epoch) to resume a run, and set `start_batch` to resume within an epoch. Samples
-    that an ImageFolder with skip_bad=True cannot decode are left out of their batch, which is
-    then smaller.
+    (N, C, H, W), or a float32 Tensor after ToTensor); labels is int64 (N,), a Tensor when the
+    samples held Tensors. `DataLoader(dataset, batch_size=64, shuffle=True)` reads as in
+    PyTorch, but the order is drawn from `seed`, so every run shuffles alike. Each complete
+    pass adds one to `epoch`; set it (or call set_epoch) to resume a run, and set `start_batch`
+    to resume within an epoch. Samples that an ImageFolder with skip_bad=True cannot decode
+    are left out of their batch, which is then smaller.
 
     num_workers=0 loads in the calling thread. Otherwise `worker_type` "thread" or "process"
     pools prepare up to num_workers * prefetch batches ahead, in order.
@@ -144,7 +177,7 @@ class DataLoader:
             for images, labels, skipped in results:
                 self._record_skipped(skipped)
                 if len(labels):
-                    yield images, labels
+                    yield _batch(images, labels)
         finally:
             results.close()  # left early: threads stop at once, processes drop the batches in flight
         self.epoch = epoch + 1

@@ -1,9 +1,23 @@
 """Image transforms: per sample with Pillow and NumPy, per batch on NumPy or CuPy arrays.
 
 Per-sample transforms run in the DataLoader's workers on one image, a PIL image or a uint8
-array (H, W, C), and return a uint8 array. Every transform is called as `transform(x, rng)`
-with a numpy.random.Generator; random ones draw from it and deterministic ones ignore it,
-so `Compose` passes one generator down the chain and nothing touches a global RNG.
+array (H, W, C), and return a uint8 array (ToTensor: a float32 Tensor). tinynet's transforms
+are called as `transform(x, rng)` with a numpy.random.Generator; random ones draw from it and
+deterministic ones ignore it, so `Compose` passes one generator down the chain and nothing
+touches a global RNG.
+
+Any other callable works too, torchvision-style: the rule (apply_transform, which Compose,
+Lambda and the datasets follow) is that a transform with a parameter named `rng` is called
+as `transform(x, rng)`, and any other callable as `transform(x)`. So `lambda x: x * 2`, a
+class whose `__call__(self, img)` takes the image alone, and `Lambda(f)` all work, and
+a random transform of your own stays reproducible by taking `rng`.
+
+torchvision's pipeline works as written, on one sample, and the DataLoader then gives
+Tensor batches (N, C, H, W):
+    Compose([ToTensor(), Normalize((0.5,), (0.5,))])
+ToTensor scales uint8 pixels to 0..1; Normalize then computes (x - mean) / std, as torchvision's.
+Given an array rather than a Tensor, Normalize takes pixels on the 0..255 scale instead: that
+is tinynet's faster way, normalising whole uint8 batches (N, C, H, W) on the training device.
 
 Batch transforms run in the training loop on a whole batch (N, C, H, W), on whichever
 device holds it, after the batch has left the DataLoader.
@@ -27,28 +41,57 @@ validation and prediction use (Resize, the crops, RescaledCenterCrop) declare no
 image decodes at full size, as torchvision decodes it.
 """
 
-from typing import NamedTuple
+import functools
+import inspect
 
 import numpy as np
 from PIL import Image
 
 from .. import backend
+from ..tensor import Tensor
+from .lighting import (
+    IMAGENET_EIGENVALUES,
+    IMAGENET_EIGENVECTORS,
+    PCALighting,
+    RGBStatistics,
+    rgb_pca,
+    rgb_statistics,
+)
 
 # Statistics of ImageNet's RGB pixels on the 0..1 scale, as published with torchvision and
-# fb.resnet.torch: channel means and standard deviations, and the eigenvalues and eigenvectors
-# (columns) of the RGB covariance, for PCALighting.
+# fb.resnet.torch: channel means and standard deviations, for Normalize (lighting.py has the
+# principal axes, for PCALighting).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-IMAGENET_EIGENVALUES = (0.2175, 0.0188, 0.0045)
-IMAGENET_EIGENVECTORS = (
-    (-0.5675, 0.7192, 0.4009),
-    (-0.5808, -0.0045, -0.8140),
-    (-0.5836, -0.6948, 0.4203),
-)
+
+__all__ = [
+    "IMAGENET_MEAN", "IMAGENET_STD", "IMAGENET_EIGENVALUES", "IMAGENET_EIGENVECTORS",
+    "apply_transform", "Compose", "Lambda", "ToTensor", "Normalize",
+    "Resize", "CenterCrop", "RandomCrop", "RescaledRandomCrop", "RescaledCenterCrop",
+    "RandomHorizontalFlip", "TenCrop", "ToCHW", "PCALighting", "RGBStatistics", "rgb_statistics", "rgb_pca",
+]
+
+
+@functools.lru_cache(maxsize=256)
+def _takes_rng(call):
+    try:
+        return "rng" in inspect.signature(call).parameters
+    except (TypeError, ValueError):  # a builtin without a signature takes the sample alone
+        return False
+
+
+def apply_transform(transform, x, rng):
+    """`transform(x, rng)` if the transform has a parameter named rng, else `transform(x)`."""
+    # A class's instances share its __call__, so the signature is read once per class.
+    plain = inspect.isfunction(transform) or inspect.ismethod(transform)
+    return transform(x, rng) if _takes_rng(transform if plain else type(transform).__call__) else transform(x)
 
 
 def _as_hwc(image):
     """A PIL image or an array as a uint8 array (H, W, C); grey images get C = 1."""
+    if isinstance(image, Tensor):
+        raise TypeError("this transform takes a PIL image or an (H, W, C) array, not a Tensor: "
+                        "put it before ToTensor() in Compose")
     array = np.asarray(image)
     if array.ndim == 2:
         array = array[:, :, None]
@@ -90,7 +133,7 @@ def _rescaled_size(width, height, side):
 
 
 class Compose:
-    """Apply transforms in order, passing the same generator to each."""
+    """Apply transforms in order, passing the same generator to each that takes one."""
 
     def __init__(self, transforms):
         self.transforms = list(transforms)
@@ -102,8 +145,35 @@ class Compose:
 
     def __call__(self, image, rng=None):
         for transform in self.transforms:
-            image = transform(image, rng)
+            image = apply_transform(transform, image, rng)
         return image
+
+
+class Lambda:
+    """A function as a transform, as torchvision's Lambda (called with rng if it takes one)."""
+
+    def __init__(self, function):
+        if not callable(function):
+            raise TypeError(f"Lambda needs a function, got {type(function).__name__}")
+        self.function = function
+
+    def __call__(self, image, rng=None):
+        return apply_transform(self.function, image, rng)
+
+
+class ToTensor:
+    """A PIL image or an array (H, W, C) to a float32 Tensor (C, H, W), as torchvision's ToTensor.
+
+    uint8 pixels (and PIL images of them) are divided by 255, to the 0..1 scale; an array of
+    another dtype keeps its values, as in torchvision. A grey image (H, W) gets one channel.
+    """
+
+    def __call__(self, image, rng=None):
+        array = _as_hwc(image)
+        chw = array.transpose(2, 0, 1).astype(np.float32, order="C")
+        if array.dtype == np.uint8:
+            chw /= 255
+        return Tensor(chw)
 
 
 class Resize:
@@ -258,11 +328,13 @@ class ToCHW:
 
 
 class Normalize:
-    """Pixels on the 0..255 scale (uint8 or float) to float32 `(x / 255 - mean) / std`.
+    """`(x - mean) / std` per channel, for a Tensor on the 0..1 scale (ToTensor's output) as
+    torchvision's Normalize, and for an array of pixels on the 0..255 scale (uint8 or float,
+    tinynet's batches) as float32 `(x / 255 - mean) / std`.
 
     `mean` and `std` are per channel on the 0..1 scale, like IMAGENET_MEAN and IMAGENET_STD.
-    The channel axis is the third from last, so (N, C, H, W) and TenCrop's (N, 10, C, H, W)
-    both work.
+    The channel axis is the third from last, so one image (C, H, W), a batch (N, C, H, W) and
+    TenCrop's (N, 10, C, H, W) all work. On a Tensor it is Tensor arithmetic, so gradients flow.
     """
 
     def __init__(self, mean, std):
@@ -270,102 +342,20 @@ class Normalize:
         self.std = np.asarray(std, np.float32).reshape(-1, 1, 1)
 
     def __call__(self, batch, rng=None):
-        xp = backend.xp_of(batch)  # batch transforms follow whichever module holds the batch
-        if batch.ndim < 3 or batch.shape[-3] != len(self.mean):
-            raise ValueError(
-                f"Normalize has {len(self.mean)} channel statistics but the batch of shape "
-                f"{batch.shape} has {batch.shape[-3] if batch.ndim >= 3 else 'no'} channels "
-                "on its channel axis (third from last)"
-            )
+        self._check_channels(batch)
+        xp = backend.xp_of(batch.data if isinstance(batch, Tensor) else batch)  # follow the batch's device
+        if isinstance(batch, Tensor):
+            return (batch - xp.asarray(self.mean)) / xp.asarray(self.std)
         x = batch.astype(xp.float32)  # a copy: the in-place steps below leave `batch` alone
         x /= 255
         x -= xp.asarray(self.mean)
         x /= xp.asarray(self.std)
         return x
 
-
-class PCALighting:
-    """The paper's PCA colour augmentation (section 4.1), on a batch (N, 3, H, W).
-
-    To every pixel of image n it adds the same RGB offset [p1, p2, p3] [a1 l1, a2 l2, a3 l3]^T,
-    where p_i are the eigenvectors of the RGB covariance, l_i the matching spreads (below),
-    and a_i ~ N(0, alpha_std) is drawn once per image. Each image is seen once per epoch, so
-    that is once per image per epoch, as in the paper.
-
-    Which l_i: tinynet takes the square roots of the covariance's eigenvalues, the standard
-    deviation of the pixels along each principal axis, and so does rgb_statistics. The offset
-    is added to pixels, so it must be in pixel units; a variance is in squared units, and the
-    paper's literal "eigenvalue" would give an offset that changes relative to the pixels when
-    their scale does (255 times larger on the 0..255 scale than on 0..1). With standard
-    deviations, a_i ~ N(0, 0.1) moves each image by about a tenth of the data's own spread
-    along each axis, on any scale. The ImageNet defaults (0.2175, 0.0188, 0.0045, as published
-    with fb.resnet.torch) are used on the same footing, on the 0..1 scale.
-
-    Input pixels are on the 0..255 scale (uint8 or float, before Normalize); the output is
-    float32 on the same scale. `rng` is a numpy Generator also for CuPy batches, so both
-    draw the same a_i.
-    """
-
-    def __init__(self, eigenvalues=IMAGENET_EIGENVALUES, eigenvectors=IMAGENET_EIGENVECTORS,
-                 alpha_std=0.1):
-        self.eigenvalues = np.asarray(eigenvalues, np.float64)
-        self.eigenvectors = np.asarray(eigenvectors, np.float64)
-        self.alpha_std = alpha_std
-
-    def __call__(self, batch, rng):
-        xp = backend.xp_of(batch)
-        if batch.ndim != 4 or batch.shape[1] != 3:
-            raise ValueError(f"PCALighting expects an RGB batch (N, 3, H, W), got {batch.shape}")
-        alpha = rng.normal(0.0, self.alpha_std, size=(batch.shape[0], 3))
-        offsets = (alpha * self.eigenvalues) @ self.eigenvectors.T  # row n: sum_i a_i l_i p_i
-        offsets = xp.asarray((255 * offsets).astype(np.float32))
-        x = batch.astype(xp.float32)  # the one copy; the offset is added in place
-        x += offsets[:, :, None, None]
-        return x
-
-
-class RGBStatistics(NamedTuple):
-    """Pixel statistics of a set of RGB images, all on the 0..1 scale."""
-
-    mean: tuple  # per channel, for Normalize
-    std: tuple  # per channel, for Normalize
-    eigenvalues: tuple  # standard deviations along the principal axes, descending, for PCALighting
-    eigenvectors: tuple  # the principal axes, as columns
-
-
-def rgb_statistics(images):
-    """The RGBStatistics of ``images``: a uint8 array (N, 3, H, W), or any iterable of
-    uint8 (3, H, W) images, which may differ in size.
-
-    Section 2 of the paper subtracts "the mean activity over the training set" and
-    section 4.1 takes the principal components of "the set of RGB pixel values
-    throughout the ImageNet training set": both belong to the data set trained on.
-    The "eigenvalues" are the square roots of the covariance's eigenvalues, the
-    spread of the pixels along each axis (see PCALighting for why).
-    """
-    count, total, products = 0, np.zeros(3), np.zeros((3, 3))
-    for image in images:  # one image at a time bounds the float64 copy
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"rgb_statistics expects RGB images (3, H, W), got one of shape {image.shape}")
-        pixels = image.reshape(3, -1).astype(np.float64) / 255
-        count += pixels.shape[1]
-        total += pixels.sum(axis=1)
-        products += pixels @ pixels.T
-    if count < 2:
-        raise ValueError("rgb_statistics needs at least two pixels")
-    mean = total / count
-    covariance = products / count - np.outer(mean, mean)
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)  # ascending order
-    order = np.argsort(eigenvalues)[::-1]
-    deviations = np.sqrt(np.clip(eigenvalues[order], 0, None))  # variances -> standard deviations
-    std = np.sqrt(np.clip(np.diag(covariance), 0, None))
-    rounded = [values.round(6).tolist() for values in (mean, std, deviations, eigenvectors[:, order])]
-    return RGBStatistics(*map(tuple, rounded[:3]), tuple(map(tuple, rounded[3])))
-
-
-def rgb_pca(images):
-    """Eigenvalues (descending) and eigenvectors (columns) of the RGB covariance of images,
-    as PCALighting takes them: the eigenvalues as standard deviations (see rgb_statistics)."""
-    statistics = rgb_statistics(images)
-    return np.float32(statistics.eigenvalues), np.float32(statistics.eigenvectors)
+    def _check_channels(self, batch):
+        if batch.ndim < 3 or batch.shape[-3] != len(self.mean):
+            raise ValueError(
+                f"Normalize has {len(self.mean)} channel statistics but the batch of shape "
+                f"{batch.shape} has {batch.shape[-3] if batch.ndim >= 3 else 'no'} channels "
+                "on its channel axis (third from last)"
+            )
