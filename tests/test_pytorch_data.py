@@ -87,6 +87,8 @@ def test_normalize_of_a_tensor_passes_gradients_back():
 def test_normalize_names_a_channel_mismatch():
     with pytest.raises(ValueError, match="3 channel statistics.*1 channels"):
         T.Normalize((0.5,) * 3, (0.5,) * 3)(T.ToTensor()(np.zeros((4, 4), np.uint8)))
+    with pytest.raises(TypeError, match="must hold floats.*uint8.*ToTensor"):
+        T.Normalize((0.5,), (0.5,))(tinynet.tensor(np.zeros((1, 4, 4), np.uint8)))
 
 
 def test_torchvision_pipeline_on_a_pil_image():

@@ -345,6 +345,9 @@ class Normalize:
         self._check_channels(batch)
         xp = backend.xp_of(batch.data if isinstance(batch, Tensor) else batch)  # follow the batch's device
         if isinstance(batch, Tensor):
+            if batch.dtype.kind != "f":  # torchvision refuses it too: 0..255 pixels would pass unscaled
+                raise TypeError(f"Normalize: a Tensor must hold floats on the 0..1 scale (ToTensor's), "
+                                f"got {batch.dtype}; use ToTensor() first, or pass the uint8 array itself")
             return (batch - xp.asarray(self.mean)) / xp.asarray(self.std)
         x = batch.astype(xp.float32)  # a copy: the in-place steps below leave `batch` alone
         x /= 255
