@@ -358,7 +358,7 @@ def train_in(run, args):
     # Warm-up from lr / warmup at the first step to lr at step `warmup`, one step at a time.
     warmup = optim.LinearLR(optimizer, 1 / args.warmup, total_iters=args.warmup) if args.warmup else None
     run.check_free_space(checkpoint_bytes(model))
-    print(f"training the {args.preset} AlexNet ({sum(p.size for p in model.parameters()):,} parameters) on "
+    print(f"training the {args.preset} AlexNet ({sum(p.numel() for p in model.parameters()):,} parameters) on "
           f"{args.data}: {len(data.train.dataset):,} training and {len(data.val.dataset):,} validation images, "
           f"{len(data.classes)} classes, {args.epochs} epochs on {args.device}; writing to {run.path}/", flush=True)
     prepare_train = batch_preparer(data.mean, data.std, args.device, data.pca if args.pca else None, args.seed)
@@ -455,7 +455,7 @@ def keep_saved_settings(args, meta, checkpoint):
 
 def checkpoint_bytes(model):
     """About the size of a checkpoint: float32 weights and as many momentum values, and a margin."""
-    return int(sum(p.size for p in model.parameters()) * 4 * 2 * 1.05) + (1 << 20)
+    return int(sum(p.numel() for p in model.parameters()) * 4 * 2 * 1.05) + (1 << 20)
 
 
 # What eval, predict, filters and features read from a checkpoint's config.
@@ -643,10 +643,10 @@ def summary_command(args):
 
 def layer_cost(layer, output):
     """(parameters, multiply-adds per image) of one layer."""
-    params = sum(p.size for p in layer.parameters())
+    params = sum(p.numel() for p in layer.parameters())
     if isinstance(layer, nn.Conv2d):
         per_output = layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
-        return params, output.size * per_output
+        return params, output.numel() * per_output
     if isinstance(layer, nn.Linear):
         return params, layer.in_features * layer.out_features
     return params, 0

@@ -23,7 +23,7 @@ from .cli import TINY, after_update, one_line_error, run, signal_after_steps
 )
 def test_parameter_counts_at_1000_classes(preset, expected):
     model = alexnet.AlexNet(preset, num_classes=1000)
-    assert sum(p.size for p in model.parameters()) == expected
+    assert sum(p.numel() for p in model.parameters()) == expected
 
 
 def test_small_preset_keeps_the_eight_layer_topology():

@@ -43,7 +43,7 @@ def test_max_pool2d_sends_each_window_gradient_to_one_input():
     t = Tensor(x, requires_grad=True)
     out = F.max_pool2d(t, 3, 2)
     out.backward(np.ones(out.shape, dtype=np.float32))
-    assert t.grad.sum() == out.size  # one unit per window, not spread over ties
+    assert t.grad.sum() == out.numel()  # one unit per window, not spread over ties
     # the first maximum of each window wins: its top-left corner here
     winners = np.zeros((5, 5))
     winners[0:3:2, 0:3:2] = 1

@@ -8,7 +8,7 @@ import pytest
 
 import tinynet
 import tinynet.functional as F
-from tinynet import Tensor, nn
+from tinynet import Function, Tensor, nn
 
 
 def leaf(*values):
@@ -176,7 +176,7 @@ def test_item_numpy_and_to_cpu():
     np.testing.assert_array_equal(array, [[1.5, 2.5]])
     moved = x.to("cpu")
     assert moved.device == "cpu" and moved.requires_grad and moved.is_leaf
-    assert len(x) == 1 and x.ndim == 2 and x.size == 2
+    assert len(x) == 1 and x.ndim == 2 and x.numel() == 2 and x.size() == (1, 2) and x.size(-1) == 2
 
 
 # -- dtypes: float32 stays float32 --------------------------------------------------
@@ -303,3 +303,118 @@ def test_the_graph_keeps_leaves_but_not_the_values_of_intermediate_results():
     out.sum().backward()
     np.testing.assert_array_equal(x.grad, [0.0, 2.0, 2.0])
     assert (x * 2.0).creator.inputs[0] is x  # a leaf is kept whole: backward sets its .grad
+
+
+# -- Python, NumPy and PyTorch's spellings ---------------------------------------
+
+
+def test_sizes_as_pytorch_spells_them():
+    x = tinynet.tensor(np.zeros((4, 3, 2), np.float32))
+    assert x.size() == (4, 3, 2) == x.shape and x.size(0) == 4 and x.size(-1) == 2
+    assert x.numel() == 24 and x.dim() == 3 == x.ndim
+    with pytest.raises(IndexError, match="dim 3 is out of range for a tensor of 3 dims"):
+        x.size(3)
+
+
+def test_numpy_and_python_read_the_values():
+    x = tinynet.tensor([[1.5, 2.5]])
+    array = np.asarray(x)
+    assert array.dtype == np.float32 and array.tolist() == [[1.5, 2.5]]
+    assert np.asarray(x, dtype=np.float64).dtype == np.float64
+    assert tinynet.tensor(x).dtype == np.float32 and tinynet.tensor([x[0, 0], x[0, 1]]).tolist() == [1.5, 2.5]
+    assert x.tolist() == [[1.5, 2.5]] and float(x[0, 1]) == 2.5 and int(x[0, 1]) == 2
+    n = tinynet.tensor(3)
+    assert list(range(n)) == [0, 1, 2] and [10, 20, 30, 40][n] == 40
+    with pytest.raises(TypeError, match=r"float\(\) needs a tensor of one value, got shape \(1, 2\)"):
+        float(x)
+    with pytest.raises(TypeError, match="only integer tensors"):
+        range(tinynet.tensor(2.0))
+
+
+def test_tensor_copies_its_data_and_keeps_or_sets_its_dtype():
+    array = np.array([1.0, 2.0], np.float64)
+    t = tinynet.tensor(array)
+    array[0] = 5.0
+    assert t.tolist() == [1.0, 2.0] and t.dtype == np.float64  # a copy, in the array's dtype
+    assert tinynet.tensor([1, 2]).dtype == np.int64 and tinynet.tensor([1.0]).dtype == np.float32
+    assert tinynet.tensor([True]).dtype == np.bool_
+    assert tinynet.tensor([1, 2], dtype=np.float32).dtype == np.float32
+    with pytest.raises(RuntimeError, match="only floating-point tensors can require gradients, got int64"):
+        tinynet.tensor([1, 2], requires_grad=True)
+
+
+def test_dtype_conversions_stay_in_the_graph():
+    x = tinynet.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = x.double()
+    assert y.dtype == np.float64 and x.float() is x
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [2.0, -4.0, 6.0]
+    assert x.long().dtype == np.int64 and x.int().dtype == np.int32 and x.bool().dtype == np.bool_
+    assert x.to(np.float64).dtype == np.float64 and x.to("float16").dtype == np.float16
+    assert x.to("cpu", np.float64).dtype == np.float64 and x.to(tinynet.tensor([1])).dtype == np.int64
+    assert x.to(dtype="float64", device="cpu").dtype == np.float64 and x.cpu() is x
+
+
+def test_requires_grad_switches_a_leaf():
+    x = tinynet.tensor([1.0, 2.0])
+    assert x.requires_grad_() is x and x.requires_grad
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0]
+    with pytest.raises(RuntimeError, match="leaf tensors"):
+        (x * 2).requires_grad_()
+    with pytest.raises(RuntimeError, match="only floating-point"):
+        tinynet.tensor([1, 2]).requires_grad_()
+
+
+class Scale(Function):
+    def __init__(self, factor=2.0):
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+    def backward(self, grad):
+        return (grad * self.factor,)
+
+
+def test_a_function_instance_refuses_a_second_call_and_apply_makes_a_fresh_one():
+    a, b = leaf(1.0, 2.0), leaf(3.0, 4.0)
+    scale = Scale()
+    scale(a)
+    with pytest.raises(RuntimeError, match="Scale was called a second time.*Scale.apply"):
+        scale(b)
+    (Scale.apply(a, factor=3.0).sum() + Scale.apply(b).sum()).backward()
+    assert a.grad.tolist() == [3.0, 3.0] and b.grad.tolist() == [2.0, 2.0]
+
+
+def test_pytorch_style_functions_get_a_context_and_tensors():
+    class Cube(tinynet.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, power):
+            ctx.save_for_backward(x)
+            ctx.power = int(power)
+            return x ** ctx.power
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            (x,) = ctx.saved_tensors
+            assert isinstance(x, Tensor) and isinstance(grad_output, Tensor)
+            return grad_output * ctx.power * x ** (ctx.power - 1), None
+
+    x = leaf(1.0, -2.0)
+    y = Cube.apply(x, 3)
+    assert not y.creator.ctx.saved_tensors[0].requires_grad  # no graph inside forward
+    y.sum().backward()
+    assert x.grad.tolist() == [3.0, 12.0]
+
+    class Wrong(tinynet.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            return grad_output
+
+    with pytest.raises(RuntimeError, match="Wrong.backward returned 1 gradients for 2 inputs"):
+        Wrong.apply(leaf(1.0), leaf(2.0)).sum().backward()

@@ -8,8 +8,10 @@
 import importlib
 
 from . import (
+    autograd,
     cuda,
     functional,
+    inplace,  # noqa: F401  (attaches +=, add_, zero_, x[i] = v ... to Tensor)
     nn,
     ops,  # noqa: F401  (attaches the operators to Tensor)
     optim,
@@ -19,7 +21,7 @@ from .backend import device, gpu_available, manual_seed
 from .comparisons import allclose, eq, ge, gt, isclose, le, lt, ne
 from .functional import relu
 from .layer_paths import reference_layers, use_reference_layers
-from .ops import abs, clamp, clip, exp, log, maximum, minimum, pow, sigmoid, sqrt, tanh
+from .ops import abs, clamp, clip, exp, log, matmul, maximum, minimum, mm, pow, sigmoid, sqrt, tanh
 from .reductions import all, amax, amin, any, argmax, argmin, max, mean, min, norm, std, sum, var
 from .serialization import load, save
 from .shapes import cat, clone, flatten, permute, reshape, squeeze, stack, t, transpose, unsqueeze, where
@@ -33,6 +35,7 @@ __all__ = [
     "use_reference_layers", "reference_layers", "save", "load",
     "cat", "stack", "where", "reshape", "permute", "transpose", "t", "squeeze", "unsqueeze", "flatten", "clone",
     "relu", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "clamp", "clip", "pow", "maximum", "minimum",
+    "matmul", "mm", "autograd",
     "sum", "mean", "max", "min", "amax", "amin", "std", "var", "norm", "argmax", "argmin", "all", "any",
     "eq", "ne", "lt", "le", "gt", "ge", "isclose", "allclose",
 ]

@@ -379,3 +379,18 @@ Tensor.relu = lambda self: ReLU()(self)
 Tensor.clamp = Tensor.clip = clamp
 for _function in (pow, exp, log, sqrt, tanh, sigmoid, abs, maximum, minimum):
     setattr(Tensor, _function.__name__, _function)
+
+
+def matmul(a, b):
+    return as_tensor(a) @ b
+
+
+def mm(a, b):
+    """Matrix product of two 2-D tensors (torch.mm); matmul also takes batches."""
+    a = as_tensor(a)
+    if a.ndim != 2 or as_tensor(b).ndim != 2:
+        raise ValueError(f"mm multiplies 2-D tensors, got shapes {a.shape} and {as_tensor(b).shape}; use matmul")
+    return a @ b
+
+
+Tensor.matmul, Tensor.mm = matmul, mm

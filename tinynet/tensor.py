@@ -9,6 +9,8 @@ reverse topological order, calling each Function's hand-written ``backward``.
 import contextlib
 from typing import NamedTuple
 
+import numpy as np
+
 from . import backend
 
 _grad_enabled = True
@@ -55,6 +57,13 @@ class Function:
     """
 
     def __call__(self, *inputs):
+        if hasattr(self, "needs_input_grad"):
+            # What one call keeps for backward (saved arrays, input shapes) the next would
+            # overwrite, and the first call's gradients would silently be the second's.
+            raise RuntimeError(
+                f"{type(self).__name__} was called a second time: a Function instance records one call; "
+                f"create a new one per call, or use {type(self).__name__}.apply(...)"
+            )
         tensors = tuple(as_tensor(x) for x in inputs)
         # Known before forward, so a layer can skip work no one will need
         # (no input gradient for the images fed to the first convolution).
@@ -67,12 +76,25 @@ class Function:
             # result only its link is kept, so its values can be freed as soon as
             # nothing else needs them (a ReLU keeps its output, not its input).
             self.inputs = tuple(t if t.creator is None else Edge(t.creator, t.shape, t.requires_grad) for t in tensors)
+            # Leaves are the only inputs an in-place operation may change (see inplace.py):
+            # their versions now tell backward whether what forward read was changed since.
+            self.input_versions = tuple(getattr(t, "_version", None) for t in self.inputs)
         else:
             self.saved_arrays = ()  # nothing will call backward: free at once
         return output
 
+    @classmethod
+    def apply(cls, *inputs, **options):
+        """One call of a fresh instance: ``Scale.apply(x, factor=2)`` is ``Scale(factor=2)(x)``."""
+        return cls(**options)(*inputs)
+
     def save_for_backward(self, *arrays):
         self.saved_arrays = arrays
+
+    @property
+    def saved_tensors(self):
+        """PyTorch's name for what ``save_for_backward`` kept (here: arrays)."""
+        return self.saved_arrays
 
     def release(self):
         """Forget inputs and saved arrays so their memory can be reused."""
@@ -93,6 +115,7 @@ class Tensor:
     """An array with an optional gradient and a link to the Function that made it."""
 
     __array_priority__ = 1000  # numpy scalar * Tensor must call Tensor.__rmul__
+    _version = 0  # how many in-place operations changed the data (see inplace.py)
 
     def __init__(self, data, requires_grad=False):
         self.data = _as_array(data)
@@ -104,9 +127,22 @@ class Tensor:
     shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: self.data.dtype)
     ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: self.data.size)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self.creator is None)
+
+    def size(self, dim=None):
+        """The shape, or the size of one dim (``x.size(0)`` is the batch size)."""
+        if dim is None:
+            return self.shape
+        if not -self.ndim <= dim < max(self.ndim, 1):
+            raise IndexError(f"size: dim {dim} is out of range for a tensor of {self.ndim} dims")
+        return self.shape[dim]
+
+    def numel(self):
+        return self.data.size
+
+    def dim(self):
+        return self.ndim
 
     def __len__(self):
         return len(self.data)
@@ -115,8 +151,34 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({self.data!r}{grad})"
 
+    # -- to Python and NumPy -------------------------------------------------
     def item(self):
         return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __float__(self):
+        return float(self._one_value("float"))
+
+    def __int__(self):
+        return int(self._one_value("int"))
+
+    def __index__(self):
+        """An integer tensor of one value serves where Python wants an int (range(n), list[i])."""
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors of one value can be used as an index, got {self.dtype}")
+        return int(self._one_value("index"))
+
+    def _one_value(self, what):
+        if self.data.size != 1:
+            raise TypeError(f"{what}() needs a tensor of one value, got shape {self.shape}")
+        return self.data.item()
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t) gives the values (copied from the GPU if needed), not an object array."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
 
     def numpy(self):
         """The data as a NumPy array (copied from the GPU if needed)."""
@@ -126,10 +188,61 @@ class Tensor:
         """The same data, cut from the graph."""
         return Tensor(self.data)
 
-    def to(self, device):
-        """A copy on another device, as a new leaf that keeps requires_grad (the graph does
-        not follow it across devices: move parameters and inputs, not intermediate results)."""
-        return Tensor(backend.to_device(self.data, device), self.requires_grad)
+    def requires_grad_(self, requires_grad=True):
+        """Make this leaf start (or stop) recording operations; returns it."""
+        if self.creator is not None:
+            raise RuntimeError("requires_grad_ applies to leaf tensors; this one was computed "
+                               "(use .detach().requires_grad_() for a new leaf)")
+        if requires_grad and self.dtype.kind != "f":
+            raise RuntimeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    # -- devices and dtypes ----------------------------------------------------
+    def to(self, *targets, dtype=None, device=None):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``.
+
+        A dtype change stays in the graph (its gradient is cast back). A device change makes a
+        new leaf that keeps requires_grad: the graph does not follow a tensor across devices,
+        so move parameters and inputs, not intermediate results.
+        """
+        for target in targets:
+            if isinstance(target, Tensor):
+                device, dtype = target.device, target.dtype
+            elif _is_dtype(target):
+                dtype = target
+            else:
+                device = target
+        result = self
+        if device is not None and backend.device_of(self.data) != backend.device_name(device):
+            result = Tensor(backend.to_device(self.data, backend.device_name(device)), self.requires_grad)
+        if dtype is not None and result.dtype != dtype:
+            result = Cast(dtype)(result)
+        return result
+
+    def float(self):
+        return self.to("float32")
+
+    def double(self):
+        return self.to("float64")
+
+    def half(self):
+        return self.to("float16")
+
+    def long(self):
+        return self.to("int64")
+
+    def int(self):
+        return self.to("int32")
+
+    def bool(self):
+        return self.to("bool")
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
 
     def zero_grad(self):
         self.grad = None
@@ -145,7 +258,7 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward() called on a tensor that does not require grad")
         if grad is None:
-            if self.size != 1:
+            if self.data.size != 1:
                 raise RuntimeError(f"backward() needs a gradient for a non-scalar of shape {self.shape}")
             grad = backend.xp_of(self.data).ones_like(self.data)
         grad = _as_array(grad)
@@ -165,6 +278,7 @@ def _run_backward(function, grad_output, pending):
             f"{function!r} was already back-propagated and its buffers freed; "
             "call backward(retain_graph=True) the first time to go through a graph twice"
         )
+    _check_unchanged(function)
     grads = function.backward(grad_output)
     for tensor, grad in zip(function.inputs, grads):
         if grad is None or not tensor.requires_grad:
@@ -176,6 +290,17 @@ def _run_backward(function, grad_output, pending):
             pending[tensor.creator] = pending[tensor.creator] + grad
         else:
             pending[tensor.creator] = grad
+
+
+def _check_unchanged(function):
+    """Refuse a backward whose forward read a tensor that was changed in place since."""
+    for tensor, version in zip(function.inputs, function.input_versions):
+        if isinstance(tensor, Tensor) and tensor._version != version:
+            raise RuntimeError(
+                f"a tensor of shape {tensor.shape} that {function!r} used was changed by an in-place "
+                "operation after it was used, so its gradient would be wrong; change a copy "
+                "(x = x.clone()) or do the in-place operation after backward()"
+            )
 
 
 def _topological_order(root):
@@ -219,8 +344,36 @@ def _accumulate(tensor, grad):
     tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
 
+class Cast(Function):
+    """A change of dtype inside the graph: the gradient goes back in the input's dtype."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, a):
+        self.input_dtype = a.dtype
+        return a.astype(self.dtype)
+
+    def backward(self, grad):
+        return (grad.astype(self.input_dtype),)
+
+
+def _is_dtype(target):
+    """Whether ``Tensor.to`` got a dtype (anything NumPy reads as one) rather than a device."""
+    if isinstance(target, str) and target.split(":")[0] in ("cpu", "gpu", "cuda"):
+        return False
+    try:
+        np.dtype(target)
+    except TypeError:
+        return False
+    return True
+
+
 def _as_array(data):
-    """An ndarray from an array, a Python number or a nested list; floats become float32."""
+    """An ndarray from an array, a Tensor, a Python number or a nested list; floats become
+    float32. (A Tensor gives its array: NumPy would make an object array of it.)"""
+    if isinstance(data, Tensor):
+        return data.data
     xp = backend.xp_of(data)
     if isinstance(data, xp.ndarray):
         return data
@@ -234,10 +387,14 @@ def as_tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def tensor(data, requires_grad=False, dtype=None, device="cpu"):
-    """Make a Tensor like ``torch.tensor``: Python floats become float32, arrays keep
-    their dtype unless ``dtype`` is given."""
-    array = backend.to_device(_as_array(data), device)
-    if dtype is not None:
-        array = array.astype(dtype)
+def tensor(data, *, dtype=None, device=None, requires_grad=False):
+    """A new Tensor holding a copy of ``data``, like ``torch.tensor``: Python floats become
+    float32, arrays and tensors keep their dtype unless ``dtype`` is given, and the data stays
+    on its device unless ``device`` is given."""
+    array = _as_array(data)
+    if device is not None:
+        array = backend.to_device(array, backend.device_name(device))
+    array = array.astype(array.dtype if dtype is None else dtype)  # astype copies
+    if requires_grad and array.dtype.kind != "f":
+        raise RuntimeError(f"only floating-point tensors can require gradients, got {array.dtype}")
     return Tensor(array, requires_grad=requires_grad)
