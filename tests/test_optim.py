@@ -1,5 +1,6 @@
 """SGD's two update rules against hand computation, optimizer state, and learning-rate schedules."""
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -479,3 +480,30 @@ def test_adam_matches_the_algorithm_written_out():
 def test_adam_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         optim.Adam([parameter()], **kwargs)
+
+
+def test_a_training_checkpoint_holds_adams_state_as_well_as_sgds(tmp_path):
+    from tinynet.experiment import read_training_state, restore_training_state, save_training_state
+
+    def stepped(optimizer_class):
+        tinynet.manual_seed(0)
+        model = nn.Linear(3, 2)
+        optimizer = optimizer_class(model.parameters(), lr=0.1)
+        model(tinynet.tensor(np.ones((4, 3), np.float32))).sum().backward()
+        optimizer.step()
+        return model, optimizer
+
+    for optimizer_class in (optim.Adam, optim.SGD):
+        model, optimizer = stepped(optimizer_class)
+        path = tmp_path / f"{optimizer_class.__name__}.npz"
+        save_training_state(path, model, optimizer, None, {"epoch": 1}, {"preset": "test"})
+        fresh_model = nn.Linear(3, 2)
+        fresh_optimizer = optimizer_class(fresh_model.parameters(), lr=0.5)
+        restore_training_state(*read_training_state(path), fresh_model, fresh_optimizer)
+        saved, restored = optimizer.state_dict(), fresh_optimizer.state_dict()
+        assert saved.keys() == restored.keys()
+        for key in saved:
+            if hasattr(saved[key], "shape"):
+                np.testing.assert_array_equal(restored[key], saved[key])
+            else:  # settings go through JSON, where Adam's betas tuple becomes a list
+                assert json.dumps(restored[key]) == json.dumps(saved[key]), key

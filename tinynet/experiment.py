@@ -239,13 +239,13 @@ def save_training_state(path, model, optimizer, scheduler, progress, config, his
     batch and the running totals of an unfinished epoch), the metrics of every finished
     epoch (``history``), the rows of layer norms recorded so far (``norms``), RNG, config."""
     arrays = {f"model.{name}": array for name, array in model.state_dict().items()}
-    optimizer_state = optimizer.state_dict()
-    arrays.update({f"optimizer.{k}": v for k, v in optimizer_state.items() if k.startswith("velocity.")})
+    optimizer_state = optimizer.state_dict()  # flat: settings, and one array per state entry
+    arrays.update({f"optimizer.{k}": v for k, v in optimizer_state.items() if _is_array(v)})
     meta = {
         "config": config,
         "progress": progress,
         "history": list(history),
-        "optimizer": {k: v for k, v in optimizer_state.items() if not k.startswith("velocity.")},
+        "optimizer": {k: v for k, v in optimizer_state.items() if not _is_array(v)},
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "warmup": warmup.state_dict() if warmup is not None else None,
         "rng": backend.get_rng_state(),
@@ -254,6 +254,10 @@ def save_training_state(path, model, optimizer, scheduler, progress, config, his
         meta["norm_columns"] = list(norms[0])
         arrays["norms"] = np.array([[row[column] for column in meta["norm_columns"]] for row in norms], np.float64)
     save_checkpoint(path, arrays, meta)
+
+
+def _is_array(value):
+    return hasattr(value, "shape") and hasattr(value, "dtype")
 
 
 def saved_norms(arrays, meta):
@@ -296,8 +300,8 @@ def restore_training_state(arrays, meta, model, optimizer=None, scheduler=None, 
     """Load what ``save_training_state`` wrote; returns the saved progress dict."""
     model.load_state_dict(model_state(arrays))
     if optimizer is not None:
-        velocities = {k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")}
-        optimizer.load_state_dict(meta["optimizer"] | velocities)
+        state = {k[len("optimizer."):]: v for k, v in arrays.items() if k.startswith("optimizer.")}
+        optimizer.load_state_dict(meta["optimizer"] | state)
     if scheduler is not None and meta["scheduler"] is not None:
         scheduler.load_state_dict(meta["scheduler"])
     if warmup is not None and meta.get("warmup") is not None:
