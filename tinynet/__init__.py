@@ -19,6 +19,27 @@ from . import (
 )
 from .backend import device, gpu_available, manual_seed
 from .comparisons import allclose, eq, ge, gt, isclose, le, lt, ne
+from .dtypes import float16, float32, float64, get_default_dtype, int8, int16, int32, int64, uint8
+from .factories import (
+    arange,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    zeros,
+    zeros_like,
+)
 from .functional import relu
 from .layer_paths import reference_layers, use_reference_layers
 from .ops import abs, clamp, clip, exp, log, matmul, maximum, minimum, mm, pow, sigmoid, sqrt, tanh
@@ -38,6 +59,10 @@ __all__ = [
     "matmul", "mm", "autograd",
     "sum", "mean", "max", "min", "amax", "amin", "std", "var", "norm", "argmax", "argmin", "all", "any",
     "eq", "ne", "lt", "le", "gt", "ge", "isclose", "allclose",
+    "zeros", "ones", "full", "empty", "eye", "arange", "linspace", "rand", "randn", "randint", "from_numpy",
+    "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like",
+    "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "double", "half", "long", "short",
+    "get_default_dtype",
 ]
 
 
@@ -48,3 +73,9 @@ def __getattr__(name):
     if name in ("data", "utils"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# PyTorch's dtype names that are also Python builtins (tinynet.float is float32, tinynet.bool
+# NumPy's bool), imported last so that no code above sees them in place of the builtins; float,
+# int and bool are left out of __all__, so that `from tinynet import *` does not replace Python's.
+from .dtypes import bool, double, float, half, int, long, short  # noqa: E402, F401
