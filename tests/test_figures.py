@@ -10,8 +10,11 @@ from matplotlib.colors import to_rgba
 from matplotlib.patches import FancyArrowPatch, Rectangle
 from PIL import Image
 
+import alexnet
 import tinynet
 import tinynet.functional as F
+from tinynet import optim
+from tinynet.reference.conv import im2col
 
 DRAW = Path(__file__).resolve().parent.parent / "tutorials" / "figures" / "draw.py"
 
@@ -44,6 +47,9 @@ def test_draw_all_writes_three_images_of_lesson_width(draw, tmp_path):
 
 
 def test_graph_numbers_are_the_order_backward_calls_the_functions(draw):
+    x = tinynet.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = tinynet.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    ((x * w).sum() ** 2).backward()
     loss, names = draw.neuron_with_skip()
     graph = draw.record_graph(loss, names)
     fig = draw.draw_graph(graph, "title", "caption")
@@ -62,6 +68,9 @@ def test_graph_numbers_are_the_order_backward_calls_the_functions(draw):
 
 
 def test_graph_shows_every_recorded_input_and_runs_each_function_after_its_consumers(draw):
+    x = tinynet.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = tinynet.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    ((x * w).sum() ** 2).backward()
     loss, names = draw.neuron_with_skip()
     graph = draw.record_graph(loss, names)
     for function in graph.functions:
@@ -146,3 +155,65 @@ def test_architecture_states_the_parameter_count_and_draws_the_two_gpu_split(arc
     colours = [to_rgba(p.get_edgecolor()) for p in fig.axes[0].patches if isinstance(p, FancyArrowPatch)]
     assert colours.count(to_rgba("black")) == 3 * 2
     assert colours.count(to_rgba("#777777")) == 3 * 4 + 2 + 2
+
+
+# -- the syllabus's numbers ----------------------------------------------------------------
+
+SYLLABUS = DRAW.parent.parent / "SYLLABUS.md"
+
+
+def listed(values, spec="g"):
+    return "[" + ", ".join(format(value, spec) for value in values) + "]"
+
+
+def syllabus_numbers(draw, stages):
+    """The numbers tutorials/SYLLABUS.md states in its answers, computed, as the syllabus writes them."""
+    x = tinynet.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = tinynet.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    ((x * w).sum() ** 2).backward()
+    loss, names = draw.neuron_with_skip()
+    leaves = {names[id(t)]: t for f in draw.record_graph(loss, names).functions for t in f.inputs if t.creator is None}
+    loss.backward()
+    scores = tinynet.tensor([[2.0, 1.0, 0.0]], requires_grad=True)
+    ce = F.cross_entropy(scores, np.array([0]))
+    ce.backward()
+    columns = im2col(np.zeros((1, 3, 227, 227), np.float32), (11, 11), (4, 4))
+    activity = np.array([1, 2, 40, 3, 1, 50, 2], np.float32).reshape(1, 7, 1, 1)
+    lrn = [F.local_response_norm(tinynet.Tensor(activity), 5, 1e-4, 0.75, 2.0, alpha_over_n=over_n).numpy()[0, 2, 0, 0]
+           for over_n in (False, True)]
+    weight = tinynet.tensor([1.0], requires_grad=True)
+    weight.grad = np.array([0.5], np.float32)
+    optim.SGD([weight], lr=0.01, momentum=0.9, weight_decay=5e-4, update="paper").step()
+    params = [sum(p.numel() for p in s.layer.parameters()) for s in stages]
+    madds = [alexnet.layer_cost(s.layer, tinynet.Tensor(np.zeros((1, *s.shape), np.float32)))[1] for s in stages]
+    # every layer's output once: the learned layer's, then one per ReLU, LRN or dropout, and the pooled one
+    outputs = sum(np.prod(s.shape) * (1 + len(s.after) - ("MaxPool2d" in s.after))
+                  + np.prod(s.out_shape) * ("MaxPool2d" in s.after) for s in stages)
+    fits = [size for size in range(200, 300) if alexnet.feature_size(alexnet.PRESETS["paper"], size) == 6]
+    side_224 = alexnet.feature_size(alexnet.PRESETS["paper"], 224)
+    seed = sum(p.numel() for p in alexnet.AlexNet("seed", 1000, 3).parameters())
+    small = sum(p.numel() for p in alexnet.AlexNet("small", 10, 1).parameters())
+    return [
+        f"dL/dx = 2z·w = {listed(x.grad)}", f"dL/dw = 2z·x = {listed(w.grad)}",
+        f"w.grad = x · dL/dh = {listed(leaves['w'].grad)}", f"b.grad = {listed(leaves['b'].grad)}",
+        f"{small:,} parameters of the small AlexNet", f"{2 * small:,}",
+        f"p = {listed(F.softmax(scores, dim=1).numpy()[0], '.3f')}", f"{ce.item():.3f}",
+        f"gradient = p − onehot = {listed(scores.grad[0], '.3f')}".replace("-", "−"),
+        f"{columns.shape}", f"{columns.nbytes / 2**20:.2f} MiB", f"{columns.size / (3 * 227 * 227):.2f} times",
+        f"{227 * 227 * 3 * 55 * 55 * 96:,}", f"{params[0]:,}",
+        f"= {lrn[0]:.2f}", f"= {lrn[1]:.2f}", f"{float(weight.data[0]):g}",
+        f"from {fits[0]} to {fits[-1]}", f"{4096 * 256 * side_224**2 + 4096:,}", f"{params[5]:,}",
+        f"{sum(params):,} against {seed:,}", f"{params[1]:,} instead of {256 * 96 * 5 * 5 + 256:,}",
+        f"{sum(madds):,}", f"{sum(params[:5]) / sum(params):.1%} of the parameters",
+        f"{sum(madds[:5]) / sum(madds):.1%} of the multiply-adds",
+        f"{outputs:,} values per image, {outputs * 4 * 128 / 2**30:.2f} GiB",
+        f"{3 * sum(params) * 4 / 2**20:.1f} MiB ({3 * sum(params) * 4 / 2**30:.2f} GiB)",
+        f"{2 * (256 - 224 + 1) ** 2:,} for 224", f"{2 * (256 - 227 + 1) ** 2:,} for 227",
+        f"{1_200_000 // 128:,} steps per epoch, {90 * 1_200_000 // 128:,} in all",
+    ]
+
+
+def test_syllabus_answers_state_the_numbers_the_code_computes(draw, architecture):
+    text = " ".join(SYLLABUS.read_text(encoding="utf-8").split())  # line breaks as spaces
+    missing = [number for number in syllabus_numbers(draw, architecture[1]) if number not in text]
+    assert not missing, f"tutorials/SYLLABUS.md does not state these computed values: {missing}"
