@@ -161,7 +161,7 @@ class Unrolling:
 
 
 def im2col_figure(channels=2, size=4, kernel=3, field=(1, 1)):
-    """Input channels (left), im2col's columns (middle), the output they make (right), one cell a unit."""
+    """Input channels (left), im2col's columns (middle), the output they make (right); a cell is one unit."""
     image = np.arange(channels * size * size, dtype=np.float32).reshape(1, channels, size, size)
     unrolling = Unrolling(image, im2col(image, (kernel, kernel), (1, 1)), kernel, field)
     columns, column, (y, x) = unrolling.columns, unrolling.column, field
@@ -173,30 +173,14 @@ def im2col_figure(channels=2, size=4, kernel=3, field=(1, 1)):
     in_field[y:y + kernel, x:x + kernel] = True
     tops = [c * (size + 1.5) + 1 for c in range(channels)]
     for c, top in enumerate(tops):
-        draw_cells(ax, image[0, c], in_field, (0, top))
+        draw_cells(ax, in_field, (0, top), image[0, c])
         ax.text(size / 2, top + size + 0.2, f"input channel {c}", ha="center", va="top", fontsize=11)
-    left = size + 5  # the column matrix, one row per (channel, kernel offset)
-    in_column = np.zeros(columns.shape, bool)
-    in_column[:, column] = True
-    draw_cells(ax, columns, in_column, (left, 0))
-    rows_per_channel = kernel * kernel
-    for row in range(columns.shape[0]):
-        c, offset = divmod(row, rows_per_channel)
-        ax.text(left - 0.2, row + 0.5, f"c{c} ({offset // kernel},{offset % kernel})", ha="right", va="center",
-                fontsize=8.5, color="#444444")
-    for c in range(1, channels):  # a rule between one channel's rows and the next
-        ax.plot([left - 2, left + columns.shape[1]], [c * rows_per_channel] * 2, color="black", linewidth=1.5)
-    for position in range(columns.shape[1]):
-        ax.text(left + position + 0.5, -0.2, f"({position // unrolling.out_size},{position % unrolling.out_size})",
-                ha="center", va="bottom", fontsize=8)
-    ax.text(left + columns.shape[1] / 2, -1.7, f"im2col: columns {columns.shape}\ncolumn = output position (y, x)",
-            ha="center", va="bottom", fontsize=11)
-    ax.text(left - 2.2, columns.shape[0] / 2, "row = channel c, kernel offset (i, j)", rotation=90, ha="right",
-            va="center", fontsize=10)
+    left = size + 5
+    draw_columns(ax, unrolling, left)
     out_left, out_top = left + columns.shape[1] + 4, columns.shape[0] - unrolling.out_size
     out_cell = np.zeros((unrolling.out_size,) * 2, bool)
     out_cell[y, x] = True
-    draw_cells(ax, np.full(out_cell.shape, ""), out_cell, (out_left, out_top))
+    draw_cells(ax, out_cell, (out_left, out_top))
     ax.text(out_left + unrolling.out_size / 2, out_top - 0.3,
             f"output channel o\n\ny[o, {y}, {x}] = w[o] @ column {column}\n(w[o]: o's filter, 1 x {columns.shape[0]})",
             ha="center", va="bottom", fontsize=10.5)
@@ -215,14 +199,37 @@ def im2col_figure(channels=2, size=4, kernel=3, field=(1, 1)):
     return fig, unrolling
 
 
-def draw_cells(ax, values, highlighted, corner):
-    """A grid of cells with their values written in, its top-left corner at ``corner``."""
+def draw_columns(ax, unrolling, left):
+    """im2col's matrix with the highlighted column, each row named by its channel and kernel offset."""
+    columns, kernel, out_size = unrolling.columns, unrolling.kernel, unrolling.out_size
+    in_column = np.zeros(columns.shape, bool)
+    in_column[:, unrolling.column] = True
+    draw_cells(ax, in_column, (left, 0), columns)
+    rows_per_channel = kernel * kernel
+    for row in range(columns.shape[0]):
+        c, offset = divmod(row, rows_per_channel)
+        ax.text(left - 0.2, row + 0.5, f"c{c} ({offset // kernel},{offset % kernel})", ha="right", va="center",
+                fontsize=8.5, color="#444444")
+    for c in range(1, columns.shape[0] // rows_per_channel):  # a rule between one channel's rows and the next
+        ax.plot([left - 2, left + columns.shape[1]], [c * rows_per_channel] * 2, color="black", linewidth=1.5)
+    for position in range(columns.shape[1]):
+        ax.text(left + position + 0.5, -0.2, f"({position // out_size},{position % out_size})", ha="center",
+                va="bottom", fontsize=8)
+    ax.text(left + columns.shape[1] / 2, -1.7, f"im2col: columns {columns.shape}\ncolumn = output position (y, x)",
+            ha="center", va="bottom", fontsize=11)
+    ax.text(left - 2.2, columns.shape[0] / 2, "row = channel c, kernel offset (i, j)", rotation=90, ha="right",
+            va="center", fontsize=10)
+
+
+def draw_cells(ax, highlighted, corner, values=None):
+    """A grid of cells, the highlighted ones filled, with their values written in (if given)."""
     left, top = corner
-    for (row, col), value in np.ndenumerate(values):
+    for (row, col), lit in np.ndenumerate(highlighted):
         ax.add_patch(Rectangle((left + col, top + row), 1, 1, edgecolor="grey",
-                               facecolor=HIGHLIGHT if highlighted[row, col] else "white"))
-        ax.text(left + col + 0.5, top + row + 0.5, f"{value:g}" if value != "" else "", ha="center",
-                va="center", fontsize=9.5)
+                               facecolor=HIGHLIGHT if lit else "white"))
+        if values is not None:
+            ax.text(left + col + 0.5, top + row + 0.5, f"{values[row, col]:g}", ha="center", va="center",
+                    fontsize=9.5)
 
 
 # -- 3. the AlexNet architecture (lesson 6) ------------------------------------------------
