@@ -113,3 +113,78 @@ def test_in_place_operations_match_pytorch():
         z.fill_(3)
         results.append((x.tolist(), y.tolist(), z.tolist()))
     assert results[0] == results[1]
+
+
+def test_the_scaled_layer_weight_with_gradients_on_raises_pytorchs_error():
+    layer = nn.Linear(3, 2)
+    before = layer.weight.numpy().copy()
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad.*tinynet.no_grad"):
+        layer.weight *= 0.5
+    np.testing.assert_array_equal(layer.weight.numpy(), before)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        torch.nn.Linear(3, 2).weight.mul_(0.5)
+
+
+def test_a_hand_written_update_on_every_device(device):
+    w = tinynet.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    (w * w).sum().backward()
+    same = w
+    with tinynet.no_grad():
+        w -= 0.5 * w.grad  # a raw NumPy or CuPy array
+        w.add_(w.grad, alpha=-0.25)
+    assert w is same and w.requires_grad and w.device == device
+    np.testing.assert_allclose(w.numpy(), [-0.5, -1.0, -1.5])
+
+
+def test_the_tensor_keeps_its_dtype_whatever_the_operand():
+    x = tinynet.tensor([1.0, 2.0])
+    x += np.array([0.1, 0.2], np.float64)  # a float64 array: stored as float32
+    x.sub_(tinynet.tensor([1.0, 1.0], dtype=tinynet.float64), alpha=2)
+    x *= np.float64(3)
+    x.div_(tinynet.tensor(2))  # an int tensor divides as floats
+    x **= 2
+    assert x.dtype == np.float32
+    np.testing.assert_allclose(x.numpy(), [((1.1 - 2) * 1.5) ** 2, ((2.2 - 2) * 1.5) ** 2], rtol=1e-5)
+    counts = tinynet.tensor([7, 8, 9])
+    counts //= 2
+    counts %= 3
+    assert counts.dtype == np.int64 and counts.tolist() == [0, 1, 1]
+    for change in (lambda: counts.__iadd__(0.5), lambda: counts.div_(2)):
+        with pytest.raises(RuntimeError, match="dtype float32 cannot be stored in a tensor of dtype int64"):
+            change()
+
+
+def test_masks_combine_in_place():
+    mask = tinynet.tensor([True, True, False])
+    same = mask
+    mask &= tinynet.tensor([1.0, -1.0, 1.0]) > 0
+    mask |= tinynet.tensor([False, False, True])
+    mask ^= tinynet.tensor([True, False, False])
+    assert mask is same and mask.tolist() == [False, False, True]
+
+
+def test_what_is_no_number_is_refused_instead_of_rebinding_the_name():
+    x = tinynet.tensor([1.0, 2.0])
+    same = x
+    with pytest.raises(TypeError, match="unsupported operand"):
+        x += "1"
+    assert x is same and x.tolist() == [1.0, 2.0]
+
+
+def test_in_place_arithmetic_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (tinynet, torch):
+        x = lib.tensor([[1.0, -2.0, 3.0], [4.0, 5.0, -6.0]])
+        x += lib.tensor([0.5, 0.25, 0.125])
+        x.sub_(lib.tensor([1.0, 2.0, 3.0]), alpha=0.5)
+        x.add_(2, alpha=3)
+        x /= lib.tensor([[2.0], [4.0]])
+        x.pow_(2)
+        x %= 3
+        x.div_(lib.tensor(2))
+        results.append(x.tolist())
+        with pytest.raises(RuntimeError):
+            lib.tensor([1, 2]).add_(0.5)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)

@@ -165,6 +165,14 @@ def test_detach_cuts_the_graph():
     np.testing.assert_allclose(x.grad, 3 * d.data)
 
 
+def test_detach_in_place_makes_a_computed_tensor_a_constant_leaf():
+    x = leaf(1.0, 2.0)
+    y = x * 3.0
+    assert y.detach_() is y and y.is_leaf and not y.requires_grad
+    (x * y).sum().backward()  # y is a constant now: d/dx = y
+    assert x.grad.tolist() == [3.0, 6.0]
+
+
 # -- getting data out ---------------------------------------------------------------
 
 

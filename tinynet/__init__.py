@@ -9,6 +9,7 @@ import importlib
 
 from . import (
     autograd,
+    conversions,  # noqa: F401  (attaches .to(), .float(), .cuda() ... to Tensor)
     cuda,
     functional,
     inplace,  # noqa: F401  (attaches +=, add_, zero_, x[i] = v ... to Tensor)

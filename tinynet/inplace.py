@@ -12,11 +12,13 @@ rules are PyTorch's, made strict where PyTorch would track the change:
   that operation's backward refuses to run (tensor.py counts each tensor's changes).
 """
 
+import operator
+
 import numpy as np
 
 from .ops import clamp
 from .shapes import _array_index
-from .tensor import Tensor, is_grad_enabled, no_grad
+from .tensor import Tensor, as_tensor, is_grad_enabled, no_grad
 
 
 def _check_may_change(tensor, operand=None):
@@ -54,15 +56,28 @@ def _write(tensor, result, index=Ellipsis):
 
 
 def _in_place(out_of_place):
-    """The in-place form of a binary operator: the out-of-place result, written back."""
+    """The in-place form of a binary operator: the out-of-place result, written back. (A
+    TypeError for an operand that is no number, rather than NotImplemented, after which Python
+    would compute x = x + y and silently rebind x to a new tensor.)"""
 
     def method(self, other):
         _check_may_change(self, other)
         with no_grad():
-            result = out_of_place(self, other)
-        return result if result is NotImplemented else _write(self, result)
+            return _write(self, out_of_place(self, other))
 
     return method
+
+
+_iadd, _isub = _in_place(operator.add), _in_place(operator.sub)
+
+
+def _add_(self, other, *, alpha=1):
+    """``x.add_(y, alpha=a)`` adds a * y, as ``p.add_(p.grad, alpha=-lr)`` does in PyTorch code."""
+    return _iadd(self, other if alpha == 1 else as_tensor(other) * alpha)
+
+
+def _sub_(self, other, *, alpha=1):
+    return _isub(self, other if alpha == 1 else as_tensor(other) * alpha)
 
 
 def _zero_(self):
@@ -95,10 +110,16 @@ def _setitem(self, index, value):
     _write(self, value.data if isinstance(value, Tensor) else value, _array_index(index, self.data))
 
 
-Tensor.__iadd__ = Tensor.add_ = _in_place(Tensor.__add__)
-Tensor.__isub__ = Tensor.sub_ = _in_place(Tensor.__sub__)
-Tensor.__imul__ = Tensor.mul_ = _in_place(Tensor.__mul__)
-Tensor.__itruediv__ = Tensor.div_ = _in_place(Tensor.__truediv__)
+Tensor.__iadd__, Tensor.add_ = _iadd, _add_
+Tensor.__isub__, Tensor.sub_ = _isub, _sub_
+Tensor.__imul__ = Tensor.mul_ = _in_place(operator.mul)
+Tensor.__itruediv__ = Tensor.div_ = _in_place(operator.truediv)
+Tensor.__ipow__ = Tensor.pow_ = _in_place(operator.pow)
+Tensor.__ifloordiv__ = _in_place(operator.floordiv)
+Tensor.__imod__ = _in_place(operator.mod)
+Tensor.__iand__ = _in_place(operator.and_)
+Tensor.__ior__ = _in_place(operator.or_)
+Tensor.__ixor__ = _in_place(operator.xor)
 Tensor.zero_ = _zero_
 Tensor.fill_ = _fill_
 Tensor.copy_ = _copy_

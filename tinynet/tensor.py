@@ -7,11 +7,12 @@ reverse topological order, calling each Function's hand-written ``backward``.
 """
 
 import contextlib
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 
-from . import backend
+from . import backend, dtypes
 
 _grad_enabled = True
 
@@ -112,13 +113,19 @@ class Function:
 
 
 class Tensor:
-    """An array with an optional gradient and a link to the Function that made it."""
+    """An array with an optional gradient and a link to the Function that made it.
+
+    ``Tensor(array)`` wraps the array itself, in its dtype, as every Function's output does;
+    ``tinynet.tensor(data)`` is the copying constructor that PyTorch code uses. The operators
+    and most methods are attached by ops.py, reductions.py, comparisons.py, shapes.py,
+    inplace.py (``+=``, ``add_``) and conversions.py (``to``, ``float``, ``cuda``).
+    """
 
     __array_priority__ = 1000  # numpy scalar * Tensor must call Tensor.__rmul__
     _version = 0  # how many in-place operations changed the data (see inplace.py)
 
     def __init__(self, data, requires_grad=False):
-        self.data = _as_array(data)
+        self.data = _wrapped(data)
         self.requires_grad = requires_grad
         self.grad = None
         self.creator = None
@@ -146,6 +153,12 @@ class Tensor:
 
     def __len__(self):
         return len(self.data)
+
+    def __iter__(self):
+        """The sub-tensors along the first dim, as ``for row in x`` gives them in PyTorch."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-dim tensor; use .item() for its value")
+        return (self[i] for i in range(len(self.data)))
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -176,9 +189,17 @@ class Tensor:
         return self.data.item()
 
     def __array__(self, dtype=None, copy=None):
-        """np.asarray(t) gives the values (copied from the GPU if needed), not an object array."""
+        """np.asarray(t) shares the memory of a CPU tensor, as in PyTorch; np.array(t) copies."""
         array = self.numpy()
-        return array if dtype is None else array.astype(dtype, copy=False)
+        if dtype is not None:
+            dtype = np.dtype(dtype)
+        must_copy = self.device != "cpu" or (dtype is not None and dtype != array.dtype)
+        if copy is False and must_copy:
+            raise ValueError(f"np.asarray(copy=False) cannot give the values of a {self.dtype} tensor on "
+                             f"{self.device} as {dtype or array.dtype} without copying them")
+        if dtype is not None:
+            array = array.astype(dtype, copy=False)
+        return array.copy() if copy and not must_copy else array
 
     def numpy(self):
         """The data as a NumPy array (copied from the GPU if needed)."""
@@ -187,6 +208,12 @@ class Tensor:
     def detach(self):
         """The same data, cut from the graph."""
         return Tensor(self.data)
+
+    def detach_(self):
+        """Cut this tensor from the graph: it becomes a leaf that requires no grad."""
+        self.creator = None
+        self.requires_grad = False
+        return self
 
     def requires_grad_(self, requires_grad=True):
         """Make this leaf start (or stop) recording operations; returns it."""
@@ -197,52 +224,6 @@ class Tensor:
             raise RuntimeError(f"only floating-point tensors can require gradients, got {self.dtype}")
         self.requires_grad = requires_grad
         return self
-
-    # -- devices and dtypes ----------------------------------------------------
-    def to(self, *targets, dtype=None, device=None):
-        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(other_tensor)``.
-
-        A dtype change stays in the graph (its gradient is cast back). A device change makes a
-        new leaf that keeps requires_grad: the graph does not follow a tensor across devices,
-        so move parameters and inputs, not intermediate results.
-        """
-        for target in targets:
-            if isinstance(target, Tensor):
-                device, dtype = target.device, target.dtype
-            elif _is_dtype(target):
-                dtype = target
-            else:
-                device = target
-        result = self
-        if device is not None and backend.device_of(self.data) != backend.device_name(device):
-            result = Tensor(backend.to_device(self.data, backend.device_name(device)), self.requires_grad)
-        if dtype is not None and result.dtype != dtype:
-            result = Cast(dtype)(result)
-        return result
-
-    def float(self):
-        return self.to("float32")
-
-    def double(self):
-        return self.to("float64")
-
-    def half(self):
-        return self.to("float16")
-
-    def long(self):
-        return self.to("int64")
-
-    def int(self):
-        return self.to("int32")
-
-    def bool(self):
-        return self.to("bool")
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self):
-        return self.to("cuda")
 
     def zero_grad(self):
         self.grad = None
@@ -344,31 +325,6 @@ def _accumulate(tensor, grad):
     tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
 
-class Cast(Function):
-    """A change of dtype inside the graph: the gradient goes back in the input's dtype."""
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, a):
-        self.input_dtype = a.dtype
-        return a.astype(self.dtype)
-
-    def backward(self, grad):
-        return (grad.astype(self.input_dtype),)
-
-
-def _is_dtype(target):
-    """Whether ``Tensor.to`` got a dtype (anything NumPy reads as one) rather than a device."""
-    if isinstance(target, str) and target.split(":")[0] in ("cpu", "gpu", "cuda"):
-        return False
-    try:
-        np.dtype(target)
-    except TypeError:
-        return False
-    return True
-
-
 def _as_array(data):
     """An ndarray from an array, a Tensor, a Python number or a nested list; floats become
     float32. (A Tensor gives its array: NumPy would make an object array of it.)"""
@@ -383,18 +339,34 @@ def _as_array(data):
     return array.astype(xp.float32) if array.dtype.kind == "f" else array
 
 
+def _wrapped(data):
+    """What ``Tensor(data)`` holds: an array as it is (its dtype, its memory), a Tensor's array,
+    or a list as float32, since ``torch.Tensor([1, 2])`` is a float tensor."""
+    if isinstance(data, numbers.Number) and not hasattr(data, "dtype"):
+        raise TypeError(f"Tensor({data!r}): Tensor takes data (an array, a list, a tensor), not a bare number, "
+                        "which PyTorch's legacy torch.Tensor(n) reads as a size; write "
+                        f"tinynet.tensor({data!r}) for a tensor holding the number, or tinynet.zeros(n) for n values")
+    if isinstance(data, list | tuple):
+        return _as_array(data).astype("float32")
+    return _as_array(data)
+
+
 def as_tensor(x):
-    return x if isinstance(x, Tensor) else Tensor(x)
+    return x if isinstance(x, Tensor) else Tensor(_as_array(x))
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
     """A new Tensor holding a copy of ``data``, like ``torch.tensor``: Python floats become
-    float32, arrays and tensors keep their dtype unless ``dtype`` is given, and the data stays
-    on its device unless ``device`` is given."""
+    float32, ints int64 and bools bool; arrays and tensors keep their dtype unless ``dtype`` is
+    given, and the data stays on its device unless ``device`` is given."""
     array = _as_array(data)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"tensor: cannot make a tensor of {type(data).__name__} {data!r:.40}: expected numbers "
+                        "or bools (a number, a nested list, an array or a tensor)")
     if device is not None:
-        array = backend.to_device(array, backend.device_name(device))
-    array = array.astype(array.dtype if dtype is None else dtype)  # astype copies
+        array = backend.to_device(array, device)
+    dtype = array.dtype if dtype is None else dtypes.as_dtype(dtype, "tensor")
+    array = array.astype(dtype)  # astype copies
     if requires_grad and array.dtype.kind != "f":
         raise RuntimeError(f"only floating-point tensors can require gradients, got {array.dtype}")
     return Tensor(array, requires_grad=requires_grad)
