@@ -63,8 +63,18 @@ def test_python_numbers_and_truth_of_one_value():
     assert float(tinynet.tensor([[2.5]])) == 2.5 and int(tinynet.tensor(-2.7)) == -2
     assert bool(tinynet.tensor([1.0])) and not bool(tinynet.tensor(0))
     assert tinynet.tensor(3).item() == 3 and isinstance(tinynet.tensor(3).item(), int)
+    with pytest.raises(TypeError, match=r"item\(\) needs a tensor of one value, got shape \(2,\)"):
+        tinynet.tensor([1.0, 2.0]).item()
     with pytest.raises(TypeError, match=r"int\(\) needs a tensor of one value, got shape \(2,\)"):
         int(tinynet.tensor([1, 2]))
+
+
+def test_a_0_dim_tensor_formats_as_its_value():
+    loss = tinynet.tensor([0.123456]).sum()
+    assert f"loss {loss:.3f}" == "loss 0.123" and f"{tinynet.tensor(7):>3d}" == "  7"
+    assert f"{tinynet.tensor([1.0])}" == str(tinynet.tensor([1.0]))
+    with pytest.raises(TypeError, match="unsupported format string"):
+        f"{tinynet.tensor([1.0]):.2f}"  # as in PyTorch: only a 0-dim tensor has one value to format
 
 
 def test_iteration_gives_rows_and_refuses_a_0_dim_tensor():

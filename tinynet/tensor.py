@@ -164,9 +164,13 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({self.data!r}{grad})"
 
+    def __format__(self, spec):
+        """``f"{loss:.4f}"`` formats the value of a 0-dim tensor, as in PyTorch."""
+        return format(self.item(), spec) if self.ndim == 0 else super().__format__(spec)
+
     # -- to Python and NumPy -------------------------------------------------
     def item(self):
-        return self.data.item()
+        return self._one_value("item")
 
     def tolist(self):
         return self.data.tolist()
