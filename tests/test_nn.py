@@ -273,6 +273,37 @@ def test_kaiming_normal_std_is_sqrt_two_over_fan_in():
     assert parameter.dtype == np.float32
 
 
+@pytest.mark.parametrize("call", [
+    "normal_(w)", "normal_(w, 2.0)", "uniform_(w)", "uniform_(w, -3.0, 1.0)", "zeros_(w)", "ones_(w)",
+    "xavier_uniform_(w)", "xavier_normal_(w, gain=2.0)", "kaiming_uniform_(w, a=math.sqrt(5))",
+    "kaiming_normal_(w)", "kaiming_normal_(w, mode='fan_out', nonlinearity='relu')",
+    "kaiming_uniform_(w, nonlinearity='tanh')",
+])
+def test_initialisers_draw_from_torchs_distributions_with_torchs_defaults(call):
+    torch = pytest.importorskip("torch")
+    ours = eval(f"nn.init.{call}", {"nn": nn, "math": math, "w": nn.Parameter(np.zeros((400, 60, 3, 3), "float32"))})
+    theirs = eval(f"torch.nn.init.{call}", {"torch": torch, "math": math, "w": torch.empty(400, 60, 3, 3)}).numpy()
+    assert ours.data.mean() == pytest.approx(theirs.mean(), abs=0.01 * theirs.std() + 1e-7)
+    assert ours.data.std() == pytest.approx(theirs.std(), rel=0.01)
+
+
+@pytest.mark.parametrize("nonlinearity, param", [("relu", None), ("tanh", None), ("leaky_relu", None),
+                                                 ("leaky_relu", 0.2), ("sigmoid", None), ("linear", None)])
+def test_calculate_gain_is_torchs(nonlinearity, param):
+    torch = pytest.importorskip("torch")
+    expected = torch.nn.init.calculate_gain(nonlinearity, param)
+    assert nn.init.calculate_gain(nonlinearity, param) == pytest.approx(expected)
+
+
+def test_fan_based_initialisers_refuse_a_vector_and_unknown_modes():
+    with pytest.raises(ValueError, match="xavier_uniform_: .*2 or more dims, got shape \\(5,\\)"):
+        nn.init.xavier_uniform_(nn.Parameter(np.zeros(5, "float32")))
+    with pytest.raises(ValueError, match="mode must be 'fan_in' or 'fan_out', got 'fan_avg'"):
+        nn.init.kaiming_normal_(nn.Parameter(np.zeros((3, 4), "float32")), mode="fan_avg")
+    with pytest.raises(ValueError, match="unknown nonlinearity 'swish'"):
+        nn.init.calculate_gain("swish")
+
+
 def test_layers_default_to_kaiming_weights_and_zero_biases():
     layer = nn.Conv2d(32, 64, 5)
     assert layer.weight.data.std() == pytest.approx(math.sqrt(2 / (32 * 25)), rel=0.03)
