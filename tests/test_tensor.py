@@ -426,3 +426,57 @@ def test_pytorch_style_functions_get_a_context_and_tensors():
 
     with pytest.raises(RuntimeError, match="Wrong.backward returned 1 gradients for 2 inputs"):
         Wrong.apply(leaf(1.0), leaf(2.0)).sum().backward()
+
+
+def affine_function(framework):
+    """PyTorch's LinearFunction example, with an optional bias and a Python number argument."""
+
+    class Affine(framework.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, weight, bias=None, scale=1.0):
+            ctx.save_for_backward(x, weight)
+            ctx.scale = scale
+            output = x.mm(weight.t()) * scale
+            return output if bias is None else output + bias
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            x, weight = ctx.saved_tensors
+            grad = grad_output * ctx.scale
+            needs = ctx.needs_input_grad
+            return grad.mm(weight) if needs[0] else None, grad.t().mm(x), grad.sum(0) if needs[2] else None, None
+
+    return Affine
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_pytorch_style_functions_take_none_and_numbers_as_they_are_like_torch(with_bias):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(shape).astype(np.float32) for shape in ((4, 3), (2, 3), (2,))]
+    results = []
+    for framework in (tinynet, torch):
+        x, weight, bias = (framework.tensor(a, requires_grad=True) for a in arrays)
+        out = affine_function(framework).apply(x, weight, bias if with_bias else None, 0.5)
+        (out ** 2).sum().backward()
+        grads = [np.asarray(t.grad) for t in (x, weight, bias)] if with_bias else [np.asarray(x.grad)]
+        results.append([np.asarray(out.detach())] + grads)
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_a_pytorch_style_function_sees_false_in_needs_input_grad_for_non_tensors():
+    seen = []
+
+    class Record(tinynet.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, label, y):
+            seen.append((label, ctx.needs_input_grad))
+            return x * y
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            return grad_output, None, None
+
+    Record.apply(leaf(1.0), "mean", tinynet.tensor([2.0])).sum().backward()
+    assert seen == [("mean", (True, False, False))]

@@ -46,31 +46,40 @@ class Function:
         raise NotImplementedError("a custom Function defines a static backward(ctx, grad_output)")
 
     @classmethod
-    def apply(cls, *inputs):
-        return _Call(cls)(*inputs)
+    def apply(cls, *args):
+        """Tensors become the inputs of the graph; other arguments (numbers, None, strings) reach
+        ``forward`` as they are, as in PyTorch, and get no gradient."""
+        return _Call(cls, args)(*(arg for arg in args if isinstance(arg, Tensor)))
 
 
 class _Call(_Function):
     """One call of a PyTorch-style Function, as a tinynet Function of raw arrays."""
 
-    def __init__(self, definition):
+    def __init__(self, definition, args):
         self.definition = definition
+        self.is_tensor = tuple(isinstance(arg, Tensor) for arg in args)
+        # Only the other arguments are kept: the tensors' arrays come to forward as inputs.
+        self.constants = tuple(None if is_tensor else arg for arg, is_tensor in zip(args, self.is_tensor))
         self.ctx = FunctionCtx()
 
     def forward(self, *arrays):
-        self.ctx.needs_input_grad = self.needs_input_grad
+        arrays, needs = iter(arrays), iter(self.needs_input_grad)
+        self.ctx.needs_input_grad = tuple(is_tensor and next(needs) for is_tensor in self.is_tensor)
+        args = [Tensor(next(arrays)) if is_tensor else constant
+                for constant, is_tensor in zip(self.constants, self.is_tensor)]
         with no_grad():
-            output = self.definition.forward(self.ctx, *(Tensor(array) for array in arrays))
+            output = self.definition.forward(self.ctx, *args)
         return as_tensor(output).data
 
     def backward(self, grad_output):
         with no_grad():
             grads = self.definition.backward(self.ctx, Tensor(grad_output))
         grads = grads if isinstance(grads, tuple) else (grads,)
-        if len(grads) != len(self.needs_input_grad):
+        if len(grads) != len(self.is_tensor):
             raise RuntimeError(f"{self.definition.__name__}.backward returned {len(grads)} gradients for "
-                               f"{len(self.needs_input_grad)} inputs of forward (None where one needs none)")
-        return tuple(None if grad is None else as_tensor(grad).data for grad in grads)
+                               f"{len(self.is_tensor)} inputs of forward (None where one needs none)")
+        return tuple(None if grad is None else as_tensor(grad).data
+                     for grad, is_tensor in zip(grads, self.is_tensor) if is_tensor)
 
     def release(self):
         super().release()
