@@ -143,7 +143,8 @@ def test_rand_randn_randint_draw_from_the_seeded_generator_in_float32():
 
 @pytest.mark.parametrize("draw", [lambda d: tinynet.rand(6, device=d), lambda d: tinynet.randn(2, 3, device=d),
                                   lambda d: tinynet.randint(0, 100, (6,), device=d),
-                                  lambda d: tinynet.randint(100, (6,), device=d)])
+                                  lambda d: tinynet.randint(100, (6,), device=d),
+                                  lambda d: tinynet.randperm(20, device=d)])
 def test_the_same_seed_gives_the_same_tensors(draw, device):
     tinynet.manual_seed(0)
     first, second = draw(device), draw(device)
@@ -167,6 +168,13 @@ def test_random_tensors_have_their_distributions_and_dtypes(device):
     assert tinynet.randint(0, 10, (3,), dtype=tinynet.float32).dtype == tinynet.float32
     like = values(tinynet.randint_like(tinynet.zeros(200, device=device), 3, 5))
     assert like.dtype == np.float32 and set(like.tolist()) == {3.0, 4.0}
+
+
+def test_randperm_orders_0_to_n_minus_1_and_every_order_comes_up(device):
+    perm = values(tinynet.randperm(1000, device=device))
+    assert perm.dtype == np.int64 and np.array_equal(np.sort(perm), np.arange(1000))
+    orders = {tuple(values(tinynet.randperm(3, device=device))) for _ in range(200)}
+    assert len(orders) == 6
 
 
 def test_half_precision_rand_stays_below_one():
@@ -230,6 +238,8 @@ def test_from_numpy_shares_memory_both_ways():
     (lambda: tinynet.randint(10), TypeError, "randint: missing the high bound or the size"),
     (lambda: tinynet.randint(0.5, 10, (3,)), TypeError, "randint: low and high must be ints"),
     (lambda: tinynet.randint(0, 300, (3,), dtype=tinynet.uint8), RuntimeError, "do not all fit in uint8"),
+    (lambda: tinynet.randperm(300, dtype=tinynet.uint8), RuntimeError, "randperm: the values 0 .. 299 do not all fit"),
+    (lambda: tinynet.randperm(-1), RuntimeError, "randperm: n must be >= 0, got -1"),
     (lambda: tinynet.randint_like(tinynet.zeros(2)), TypeError, "randint_like: missing the high bound"),
     (lambda: tinynet.rand(2, dtype=tinynet.int64), TypeError, "rand: draws floating-point values, got dtype int64"),
     (lambda: tinynet.randn_like(tinynet.arange(3)), TypeError, "randn_like: draws floating-point"),
@@ -291,7 +301,8 @@ def test_deterministic_factories_match_torch(call):
 
 @pytest.mark.parametrize("call", ["lib.rand(2, 3)", "lib.randn((4,))", "lib.randint(10, (3, 2))",
                                   "lib.randint(-5, 5, (2,), dtype=lib.int32)", "lib.rand(2, dtype=lib.float64)",
-                                  "lib.randn_like(lib.zeros(2, dtype=lib.half))", "lib.randint_like(lib.zeros(3), 4)"])
+                                  "lib.randn_like(lib.zeros(2, dtype=lib.half))", "lib.randint_like(lib.zeros(3), 4)",
+                                  "lib.randperm(7)", "lib.randperm(4, dtype=lib.int32)", "lib.randperm(0)"])
 def test_random_factories_give_torchs_shapes_and_dtypes(call):
     torch = pytest.importorskip("torch")
     ours, theirs = eval(call, {"lib": tinynet}), eval(call, {"lib": torch})

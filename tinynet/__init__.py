@@ -38,6 +38,7 @@ from .factories import (
     randint_like,
     randn,
     randn_like,
+    randperm,
     zeros,
     zeros_like,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "eq", "ne", "lt", "le", "gt", "ge", "isclose", "allclose",
     "zeros", "ones", "full", "empty", "eye", "arange", "linspace", "rand", "randn", "randint", "from_numpy",
     "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like",
+    "randperm",
     "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "double", "half", "long", "short",
     "get_default_dtype",
 ]

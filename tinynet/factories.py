@@ -283,6 +283,18 @@ def randint(low=None, high=None, size=None, *, dtype=None, device=None, requires
     return _integers("randint", low, high, _shape("randint", (size,)), dtype, device, requires_grad)
 
 
+def randperm(n, *, dtype=None, device=None, requires_grad=False):
+    """0 .. n-1 in a random order (int64 unless given), to shuffle a dataset by hand:
+    ``x[torch.randperm(len(x))]``."""
+    n = _count("randperm", "n", n)
+    dtype = _dtype("randperm", dtype, requires_grad, default=dtypes.int64)
+    if n - 1 > _value_range(dtype)[1]:
+        raise RuntimeError(f"randperm: the values 0 .. {n - 1} do not all fit in {dtype.name}")
+    # The order that sorts n uniform draws is a uniformly random permutation, on NumPy and CuPy alike.
+    order = _generator(device).random(n).argsort()
+    return Tensor(order.astype(dtype), requires_grad=requires_grad)
+
+
 def rand_like(input, *, dtype=None, device=None, requires_grad=False):
     return _uniform("rand_like", *_like("rand_like", input, dtype, device), requires_grad)
 
