@@ -480,3 +480,16 @@ def test_a_pytorch_style_function_sees_false_in_needs_input_grad_for_non_tensors
 
     Record.apply(leaf(1.0), "mean", tinynet.tensor([2.0])).sum().backward()
     assert seen == [("mean", (True, False, False))]
+
+
+def test_grad_fn_is_the_recording_function_or_none_as_in_torch():
+    torch = pytest.importorskip("torch")
+    for framework in (tinynet, torch):
+        x = framework.ones(2, requires_grad=True)
+        y = x * 2
+        with framework.no_grad():
+            untracked = x * 2
+        assert x.grad_fn is None and y.grad_fn is not None and untracked.grad_fn is None
+        assert framework.ones(2).grad_fn is None and y.detach().grad_fn is None
+    z = tinynet.ones(2, requires_grad=True) * 3
+    assert z.grad_fn is z.creator

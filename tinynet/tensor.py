@@ -136,6 +136,7 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     device = property(lambda self: backend.device_of(self.data))
     is_leaf = property(lambda self: self.creator is None)
+    grad_fn = property(lambda self: self.creator, doc="PyTorch's name for the Function that made this tensor")
 
     def size(self, dim=None):
         """The shape, or the size of one dim (``x.size(0)`` is the batch size)."""
