@@ -196,6 +196,15 @@ def test_comparisons_take_any_operand_on_either_side(other):
         np.testing.assert_array_equal(result.numpy(), expected)
 
 
+@pytest.mark.parametrize("a, b", [([1.0, 2.0], [1.0, 2.0]), ([1.0, 2.0], [1.0, 2.5]), ([1.0, 2.0], [[1.0, 2.0]]),
+                                  ([1, 2], [1.0, 2.0]), ([], [])])
+def test_equal_is_one_python_bool_for_shape_and_values_as_torch(a, b):
+    torch = pytest.importorskip("torch")
+    ours = tinynet.equal(tinynet.tensor(a), tinynet.tensor(b))
+    assert type(ours) is bool and ours == torch.equal(torch.tensor(a), torch.tensor(b))
+    assert tinynet.tensor(a).equal(tinynet.tensor(b)) == ours
+
+
 def test_accuracy_from_a_comparison():
     pred, y = tinynet.tensor([1, 2, 3, 4]), tinynet.tensor([1, 0, 3, 0])
     correct = pred == y

@@ -19,7 +19,7 @@ from . import (
     shapes,  # noqa: F401  (attaches reshape, permute, indexing ... to Tensor)
 )
 from .backend import device, gpu_available, manual_seed
-from .comparisons import allclose, eq, ge, gt, isclose, le, lt, ne
+from .comparisons import allclose, eq, equal, ge, gt, isclose, le, lt, ne
 from .dtypes import float16, float32, float64, get_default_dtype, int8, int16, int32, int64, uint8
 from .factories import (
     arange,
@@ -60,7 +60,7 @@ __all__ = [
     "relu", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "clamp", "clip", "pow", "maximum", "minimum",
     "matmul", "mm", "autograd",
     "sum", "mean", "max", "min", "amax", "amin", "std", "var", "norm", "argmax", "argmin", "all", "any",
-    "eq", "ne", "lt", "le", "gt", "ge", "isclose", "allclose",
+    "eq", "ne", "lt", "le", "gt", "ge", "isclose", "allclose", "equal",
     "zeros", "ones", "full", "empty", "eye", "arange", "linspace", "rand", "randn", "randint", "from_numpy",
     "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like", "randint_like",
     "randperm",

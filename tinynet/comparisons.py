@@ -86,6 +86,12 @@ def allclose(x, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return bool(isclose(x, other, rtol, atol, equal_nan).data.all())
 
 
+def equal(x, other):
+    """True if both have the same shape and the same values: a Python bool, as in PyTorch."""
+    x, other = as_tensor(x), as_tensor(other)
+    return x.shape == other.shape and bool((x == other).data.all())
+
+
 Tensor.__eq__ = _outside_graph("equal")
 Tensor.__ne__ = _outside_graph("not_equal")
 Tensor.__lt__ = _outside_graph("less")
@@ -100,5 +106,5 @@ Tensor.__xor__ = Tensor.__rxor__ = _outside_graph("bitwise_xor", check=_check_lo
 Tensor.__invert__ = _invert
 Tensor.__floordiv__ = _outside_graph("floor_divide", check=lambda a, b: check_integer_divisor(b))
 Tensor.__rfloordiv__ = _outside_graph("floor_divide", reflected=True, check=lambda a, b: check_integer_divisor(b))
-for _function in (eq, ne, lt, le, gt, ge, isclose, allclose):
+for _function in (eq, ne, lt, le, gt, ge, isclose, allclose, equal):
     setattr(Tensor, _function.__name__, _function)
