@@ -111,8 +111,22 @@ def test_in_place_operations_match_pytorch():
         y.copy_(lib.tensor([1.7, -2.2, 3.9]))  # copy_ casts, truncating towards zero
         z = lib.tensor([1.0, 2.0])
         z.fill_(3)
-        results.append((x.tolist(), y.tolist(), z.tolist()))
+        counts = lib.tensor([[1, 2], [3, 4]])
+        counts.masked_fill_(lib.tensor([True, False]), 0.7)  # a mask of columns, the value cast to int64
+        filled = counts.masked_fill(lib.tensor([[False], [True]]), -1)
+        results.append((x.tolist(), y.tolist(), z.tolist(), counts.tolist(), filled.tolist(), str(filled.dtype)[-5:]))
     assert results[0] == results[1]
+
+
+def test_masked_fill_in_place_refuses_a_mask_that_is_not_bool_or_would_grow_the_tensor():
+    x = tinynet.zeros(2, 3)
+    with pytest.raises(TypeError, match="masked_fill_: the mask must be a bool tensor, got float32"):
+        x.masked_fill_(tinynet.ones(2, 3), 1.0)
+    with pytest.raises(RuntimeError, match=r"a mask of shape \(4, 2, 3\) would grow the tensor of shape \(2, 3\)"):
+        x.masked_fill_(tinynet.ones(4, 2, 3) > 0, 1.0)
+    with pytest.raises(RuntimeError, match="requires grad cannot change in place"):
+        tinynet.ones(2, requires_grad=True).masked_fill_(tinynet.tensor([True, False]), 0.0)
+    assert x.tolist() == [[0.0] * 3] * 2
 
 
 def test_the_scaled_layer_weight_with_gradients_on_raises_pytorchs_error():

@@ -16,6 +16,7 @@ import operator
 
 import numpy as np
 
+from . import backend
 from .ops import clamp
 from .shapes import _array_index
 from .tensor import Tensor, as_tensor, is_grad_enabled, no_grad
@@ -110,6 +111,18 @@ def _setitem(self, index, value):
     _write(self, value.data if isinstance(value, Tensor) else value, _array_index(index, self.data))
 
 
+def _masked_fill_(self, mask, value):
+    """``x[mask] = value`` with the bool mask broadcast to x's shape, as torch's masked_fill_."""
+    mask = mask.data if isinstance(mask, Tensor) else mask
+    if getattr(mask, "dtype", None) != np.bool_:
+        raise TypeError(f"masked_fill_: the mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask))}")
+    if np.broadcast_shapes(mask.shape, self.shape) != self.shape:
+        raise RuntimeError(f"masked_fill_: a mask of shape {mask.shape} would grow the tensor of shape {self.shape}; "
+                           "expected a mask that broadcasts to the tensor's shape")
+    _setitem(self, backend.xp_of(mask).broadcast_to(mask, self.shape), value)
+    return self
+
+
 Tensor.__iadd__, Tensor.add_ = _iadd, _add_
 Tensor.__isub__, Tensor.sub_ = _isub, _sub_
 Tensor.__imul__ = Tensor.mul_ = _in_place(operator.mul)
@@ -125,3 +138,4 @@ Tensor.fill_ = _fill_
 Tensor.copy_ = _copy_
 Tensor.clamp_ = _clamp_
 Tensor.__setitem__ = _setitem
+Tensor.masked_fill_ = _masked_fill_

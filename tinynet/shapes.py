@@ -350,6 +350,16 @@ def where(condition, input, other):
     return Where(backend.to_device(condition, input.device))(input, other)
 
 
+def masked_fill(input, mask, value):
+    """``value`` where the bool ``mask`` holds, else ``input``, in input's shape and dtype
+    (torch's masked_fill): ``scores.masked_fill(~mask, float("-inf"))``."""
+    filled = where(mask, value, input)
+    if filled.shape != input.shape:
+        raise RuntimeError(f"masked_fill: the mask would grow the input of shape {input.shape} to {filled.shape}; "
+                           "expected a mask that broadcasts to the input's shape")
+    return filled if filled.dtype == input.dtype else filled.to(input.dtype)
+
+
 def _branch(value, other):
     """One branch of ``where`` as a Tensor. A Python number takes the dtype of a float
     Tensor on the other side (so where(c, x, 0.0) stays float32) and its device."""
@@ -373,3 +383,4 @@ Tensor.expand = expand
 Tensor.repeat = repeat
 Tensor.clone = clone
 Tensor.where = lambda self, condition, other: where(condition, self, other)
+Tensor.masked_fill = masked_fill
