@@ -48,6 +48,25 @@ def test_parameters_are_registered_by_attribute_and_unregistered_when_replaced()
     assert "classifier.2.weight" not in dict(net.named_parameters())
 
 
+def test_register_parameter_keeps_a_none_slot_that_takes_only_a_parameter_later():
+    class Scale(nn.Module):
+        def __init__(self, bias):
+            super().__init__()
+            self.weight = nn.Parameter(np.ones(2, dtype=np.float32))
+            if bias:
+                self.register_parameter("bias", nn.Parameter(np.zeros(2, dtype=np.float32)))
+            else:
+                self.register_parameter("bias", None)
+
+    assert Scale(bias=False).bias is None and list(Scale(bias=False).state_dict()) == ["weight"]
+    assert list(Scale(bias=True).state_dict()) == ["weight", "bias"]
+    module = Scale(bias=False)
+    with pytest.raises(TypeError, match="cannot assign Tensor as parameter 'bias'"):
+        module.bias = tinynet.zeros(2)
+    with pytest.raises(TypeError, match="register_parameter: 'scale' takes an nn.Parameter or None, got Tensor"):
+        module.register_parameter("scale", tinynet.zeros(2))
+
+
 def test_module_forgetting_super_init_gets_a_clear_error():
     class Broken(nn.Module):
         def __init__(self):

@@ -52,6 +52,14 @@ class Module:
             self._modules[name] = None
         object.__setattr__(self, name, value)
 
+    def register_parameter(self, name, param):
+        """``self.register_parameter("bias", None)``: a parameter slot that holds None (no bias)
+        until a Parameter is assigned to it, as in PyTorch."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: {name!r} takes an nn.Parameter or None, got {type(param).__name__}")
+        self._parameters[name] = param
+        object.__setattr__(self, name, param)
+
     def __delattr__(self, name):
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
