@@ -302,7 +302,7 @@ def test_initialisers_draw_from_torchs_distributions_with_torchs_defaults(call):
     torch = pytest.importorskip("torch")
     ours = eval(f"nn.init.{call}", {"nn": nn, "math": math, "w": nn.Parameter(np.zeros((400, 60, 3, 3), "float32"))})
     theirs = eval(f"torch.nn.init.{call}", {"torch": torch, "math": math, "w": torch.empty(400, 60, 3, 3)}).numpy()
-    assert ours.data.mean() == pytest.approx(theirs.mean(), abs=0.01 * theirs.std() + 1e-7)
+    assert ours.data.mean() == pytest.approx(theirs.mean(), abs=float(0.01 * theirs.std()) + 1e-7)
     assert ours.data.std() == pytest.approx(theirs.std(), rel=0.01)
 
 
