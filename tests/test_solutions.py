@@ -3,7 +3,9 @@
 Each solution file is a Markdown page whose ```python blocks run, top to bottom, in
 one namespace, and whose ```output block under a code block is what that block
 prints. These tests run every code block and compare what it prints with the
-output shown, number by number within the printed precision. They also check that
+output shown, number by number within the printed precision; a number marked "~"
+(a measurement from training or round-off) may move by 30%, since float32 rounding
+differs between CPUs and BLAS kernels and training amplifies it. They also check that
 every number the prose states (outside code) is one the page's code or outputs
 contain, so that a claim cannot drift away from the computation behind it.
 
