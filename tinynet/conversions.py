@@ -57,8 +57,9 @@ def to(self, *targets, dtype=None, device=None, non_blocking=False, copy=False):
     result = self
     if device is not None and self.device != backend.device_name(device):
         result = _moved(self, backend.check_device(device))
-    if dtype is not None and result.dtype != dtypes.as_dtype(dtype, "to"):
-        result = _cast(result, dtypes.as_dtype(dtype, "to"))
+    dtype = None if dtype is None else dtypes.as_dtype(dtype, "to")
+    if dtype is not None and result.dtype != dtype:
+        result = _cast(result, dtype)
     return self.clone() if copy and result is self else result
 
 
