@@ -252,10 +252,26 @@ class Tensor:
             _accumulate(self, grad)
             return
         pending = {self.creator: grad}
-        for function in _topological_order(self.creator):
-            _run_backward(function, pending.pop(function), pending)
-            if not retain_graph:
-                function.release()
+        try:
+            for function in _topological_order(self.creator):
+                _run_backward(function, pending.pop(function), pending)
+                if not retain_graph:
+                    function.release()
+            while _queued_callbacks:
+                _queued_callbacks.pop(0)()
+        finally:
+            _queued_callbacks.clear()
+
+
+# Callbacks that a Function's backward asked to run once the whole backward pass is done.
+_queued_callbacks = []
+
+
+def queue_callback(callback):
+    """Call ``callback()`` when the backward pass now running has finished, every leaf's
+    ``.grad`` complete. Called from a Function's backward; DistributedDataParallel averages
+    the gradients across processes this way, as PyTorch's does with its engine's queue_callback."""
+    _queued_callbacks.append(callback)
 
 
 def _run_backward(function, grad_output, pending):

@@ -99,6 +99,9 @@ class DataLoader:
     to resume within an epoch. Samples that an ImageFolder with skip_bad=True cannot decode
     are left out of their batch, which is then smaller.
 
+    `sampler` (a DistributedSampler, or any iterable of indices with a length) replaces the
+    loader's own order: under mpiexec, each rank loads its share of every epoch.
+
     num_workers=0 loads in the calling thread. Otherwise `worker_type` "thread" or "process"
     pools prepare up to num_workers * prefetch batches ahead, in order.
 
@@ -112,7 +115,10 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=0,
-                 num_workers=0, worker_type="thread", prefetch=2):
+                 num_workers=0, worker_type="thread", prefetch=2, sampler=None):
+        if sampler is not None and shuffle:
+            raise ValueError("sampler and shuffle=True exclude each other: the sampler decides the order "
+                             "(DistributedSampler(dataset, shuffle=True) shuffles)")
         if batch_size < 1 or num_workers < 0 or prefetch < 1:
             raise ValueError(
                 f"need batch_size >= 1, num_workers >= 0 and prefetch >= 1; got {batch_size}, "
@@ -121,6 +127,7 @@ class DataLoader:
         if worker_type not in WORKER_TYPES:
             raise ValueError(f"worker_type must be one of {WORKER_TYPES}, got {worker_type!r}")
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -151,17 +158,24 @@ class DataLoader:
         self.epoch = epoch
 
     def __len__(self):
-        full, rest = divmod(len(self.dataset), self.batch_size)
+        full, rest = divmod(len(self.sampler if self.sampler is not None else self.dataset), self.batch_size)
         return full if self.drop_last or rest == 0 else full + 1
 
     def batch_indices(self, epoch):
         """The sample indices of each batch of `epoch`, in order."""
-        count = len(self.dataset)
-        order = np.arange(count)
-        if self.shuffle:
-            order = np.random.default_rng([self.seed, epoch]).permutation(count)
+        order = self._order(epoch)
         return [order[start:start + self.batch_size].tolist()
                 for start in range(0, len(self) * self.batch_size, self.batch_size)]
+
+    def _order(self, epoch):
+        """The sample indices of `epoch` in the order they are loaded."""
+        if self.sampler is not None:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(epoch)  # the loader numbers the epochs, so a resumed run needs only `epoch`
+            return np.fromiter(iter(self.sampler), np.int64)
+        if self.shuffle:
+            return np.random.default_rng([self.seed, epoch]).permutation(len(self.dataset))
+        return np.arange(len(self.dataset))
 
     def __iter__(self):
         # start_batch > 0 resumes an epoch that was interrupted part way (it applies once).
