@@ -56,9 +56,10 @@ class _MPIWorld:
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         if self.size != expected_size:
             # Each process thinks it is alone: the launcher belongs to another MPI than mpi4py's.
+            library = MPI.Get_library_version().splitlines()[0]
             raise RuntimeError(
                 f"mpiexec started {expected_size} processes but MPI sees {self.size}: the mpiexec on PATH "
-                f"({shutil.which('mpiexec') or 'none'}) is not from the MPI that mpi4py uses ({MPI.Get_library_version().splitlines()[0]}); "
+                f"({shutil.which('mpiexec') or 'none'}) is not from the MPI that mpi4py uses ({library}); "
                 "run the mpiexec installed beside mpi4py (pip install mpich puts it in the environment's bin/)")
         # The rank among those on the same machine, whichever MPI: which GPU this rank takes.
         self.local_rank = self.comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
