@@ -28,7 +28,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 import tinynet
+import tinynet.distributed as distributed
 from tinynet import ShapeError, backend, nn, optim, viz
 from tinynet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tinynet.data import BadImageError, imagenet_classes, imagenet_synsets, read_rgb, transforms
@@ -309,6 +312,8 @@ def reported_as_usage_errors():
 
 
 def train_command(args):
+    if distributed.rank() > 0:  # under mpiexec: rank 0 holds the run folder, the others train beside it
+        return train_in(None, args)
     run_dir = Path(args.run_dir or f"runs/{Path(str(args.data or EMBEDDED)).name}-"
                                    f"{args.preset or RECIPES[args.recipe or recipe_name(args.data)]['preset']}")
     if args.resume and not (run_dir / "checkpoint.npz").is_file():
@@ -322,12 +327,17 @@ def train_command(args):
 
 
 def train_in(run, args):
-    """The train command, holding the run folder ``run``."""
-    if run.removed_temporaries:
+    """The train command, holding the run folder ``run``; None on the ranks after rank 0 of an
+    mpiexec run, which print and write nothing."""
+    if run is not None and run.removed_temporaries:
         print(f"removed {len(run.removed_temporaries)} unfinished writes left in {run.path} by an interrupted run",
               file=sys.stderr)
-    if not settle_settings(run, args):
+    if not settled_on_every_rank(run, args):
         return 0
+    rank, world_size = distributed.rank(), distributed.world_size()
+    if args.batch_size % world_size:
+        raise UsageError(f"--batch-size {args.batch_size} does not divide among {world_size} processes: the global "
+                         f"batch is shared out equally; give a multiple of {world_size}")
     preset = PRESETS[args.preset]
     args.input_size = args.input_size or preset.input_size
     if feature_size(preset, args.input_size) != feature_size(preset, preset.input_size):
@@ -335,46 +345,56 @@ def train_in(run, args):
     with reported_as_usage_errors():
         backend.check_device(args.device)
         data = image_data(args.data, args.input_size, args.batch_size, args.seed, args.workers,
-                          skip_bad=args.skip_bad, limit=args.limit, progress=not args.quiet,
-                          statistics=args.statistics)
+                          skip_bad=args.skip_bad, limit=args.limit, progress=not args.quiet and run is not None,
+                          statistics=args.statistics, shard=(rank, world_size))
     if args.resume and data.fingerprint != args.fingerprint:
         raise UsageError(f"the training images in {args.data} are not those the run in {run.path} started with "
                          "(files added, removed or renamed): resuming would change its batches; start a new run "
                          "with another --run-dir")
-    if data.skipped:
+    if data.skipped and run is not None:
         count = f"{len(data.skipped)} unreadable image{'s' * (len(data.skipped) > 1)}"
         print(f"--skip-bad: left out {count}, such as {data.skipped[0]}", file=sys.stderr)
     if len(data.train) == 0:
         raise UsageError(f"{len(data.train.dataset)} training images make no full batch of {args.batch_size}")
     config = dict(num_classes=len(data.classes), in_channels=data.in_channels, classes=data.classes,
-                  mean=list(data.mean), std=list(data.std), pca_basis=data.pca, fingerprint=data.fingerprint) | {
-                      key: getattr(args, key) for key in SETTINGS}
+                  mean=list(data.mean), std=list(data.std), pca_basis=data.pca, fingerprint=data.fingerprint,
+                  world_size=world_size) | {key: getattr(args, key) for key in SETTINGS}
     tinynet.manual_seed(args.seed)
     model = AlexNet(args.preset, len(data.classes), data.in_channels, args.init).to(args.device)
+    if world_size > 1:
+        model = distributed.DistributedDataParallel(model)  # rank 0's weights everywhere; gradients averaged
+        tinynet.manual_seed(rank_seed(args.seed, rank))  # each rank its own dropout masks (rank 0 keeps args.seed's)
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
                           update=args.update)
     scheduler = {"plateau": lambda: optim.ReduceLROnPlateau(optimizer, patience=args.patience),
                  "step": lambda: optim.StepLR(optimizer, args.lr_step), "none": lambda: None}[args.schedule]()
     # Warm-up from lr / warmup at the first step to lr at step `warmup`, one step at a time.
     warmup = optim.LinearLR(optimizer, 1 / args.warmup, total_iters=args.warmup) if args.warmup else None
-    run.check_free_space(checkpoint_bytes(model))
-    print(f"training the {args.preset} AlexNet ({sum(p.numel() for p in model.parameters()):,} parameters) on "
-          f"{args.data}: {len(data.train.dataset):,} training and {len(data.val.dataset):,} validation images, "
-          f"{len(data.classes)} classes, {args.epochs} epochs on {args.device}; writing to {run.path}/", flush=True)
-    prepare_train = batch_preparer(data.mean, data.std, args.device, data.pca if args.pca else None, args.seed)
+    if run is not None:
+        run.check_free_space(checkpoint_bytes(model))
+        processes = f" in {world_size} processes" if world_size > 1 else ""
+        print(f"training the {args.preset} AlexNet ({sum(p.numel() for p in model.parameters()):,} parameters) on "
+              f"{args.data}: {len(data.train.dataset):,} training and {data.val_size:,} validation images, "
+              f"{len(data.classes)} classes, {args.epochs} epochs on {args.device}{processes}; writing to {run.path}/",
+              flush=True)
+    prepare_train = batch_preparer(data.mean, data.std, args.device, data.pca if args.pca else None, args.seed, rank)
     prepare_val = batch_preparer(data.mean, data.std, args.device)
     try:
         status = fit(model, data, optimizer, scheduler, run, config, args.epochs, prepare_train, prepare_val,
-                     resume=args.resume, progress=not args.quiet, warmup=warmup, record_norms=args.record_norms)
+                     resume=args.resume, progress=not args.quiet and run is not None, warmup=warmup,
+                     record_norms=args.record_norms)
     except (CheckpointError, CheckpointMismatchError) as error:
         raise UsageError(str(error)) from error
     except (NonFiniteError, SaveError) as error:
         print(f"training stopped: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # a second Ctrl-C
-        kept = f"{run.checkpoint} is as the last save left it" if run.checkpoint.exists() else "nothing was saved"
-        print(f"\ninterrupted at once: {kept}", file=sys.stderr)
+        if run is not None:
+            kept = f"{run.checkpoint} is as the last save left it" if run.checkpoint.exists() else "nothing was saved"
+            print(f"\ninterrupted at once: {kept}", file=sys.stderr)
         return 130
+    if run is None:
+        return 0 if status == "done" else 128 + getattr(signal, status)
     if status != "done":
         print(f"\nstopped by {status}: the state is saved in {run.checkpoint}; add --resume to continue",
               file=sys.stderr)
@@ -382,6 +402,22 @@ def train_in(run, args):
     written = "metrics.csv, curves.png, norms.csv and norms.png" if args.record_norms else "metrics.csv and curves.png"
     print(f"done: checkpoint, {written} in {run.path}/")
     return 0
+
+
+def rank_seed(seed, rank):
+    """The seed of rank ``rank``'s generator (dropout) in a run of ``seed``."""
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def settled_on_every_rank(run, args):
+    """settle_settings on rank 0, which alone reads the run folder; under mpiexec the other
+    ranks (``run`` None) take the flags it settled."""
+    if distributed.world_size() == 1:
+        return settle_settings(run, args)
+    mine = [settle_settings(run, args), {k: v for k, v in vars(args).items() if k != "run"}] if run else [None, None]
+    go_on, settled = distributed.broadcast_object_list(mine)
+    vars(args).update(settled)
+    return go_on
 
 
 def settle_settings(run, args):
@@ -431,6 +467,11 @@ def keep_saved_settings(args, meta, checkpoint):
     if missing:
         raise UsageError(f"{checkpoint} does not record the settings of an alexnet.py run ({', '.join(missing)}), "
                          "so it cannot be resumed exactly: start a new run")
+    trained_on = saved.get("world_size", 1)  # each rank's share of the batches and its random draws
+    if trained_on != distributed.world_size():
+        how = f"mpiexec -n {trained_on} python alexnet.py train ..." if trained_on > 1 else "one process (no mpiexec)"
+        raise UsageError(f"the run in {checkpoint.parent} trained in {trained_on} process(es), this is "
+                         f"{distributed.world_size()}: a resumed run continues exactly only as it started; use {how}")
     ignored = []
     for key in FIXED_ON_RESUME + RESTORED_ON_RESUME:
         given, kept = getattr(args, key), saved[key]
@@ -765,10 +806,23 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    status = run_command(args)
+    if status not in STOPPED_TOGETHER and distributed.launched_size() > 1:
+        # One rank's failure would leave the others waiting in their next collective.
+        distributed.abort(status)
+    return status
+
+
+# Statuses every rank of an mpiexec run returns at the same point: done, or stopped by a signal.
+STOPPED_TOGETHER = (0, 128 + signal.SIGINT, 128 + signal.SIGTERM)
+
+
+def run_command(args):
     try:
         return args.run(args)
     except UsageError as error:
-        print(f"alexnet.py: error: {error}", file=sys.stderr)
+        where = f" (rank {distributed.rank()} of {distributed.world_size()})" if distributed.launched_size() > 1 else ""
+        print(f"alexnet.py{where}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

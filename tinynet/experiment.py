@@ -22,11 +22,13 @@ from .data import (
     BadImageError,
     DataLoader,
     ImageFolder,
+    Subset,
     TensorDataset,
     load_fashion_mnist,
     read_rgb,
     transforms,
 )
+from .data.distributed_sampler import DistributedSampler
 from .tensor import Tensor
 
 EMBEDDED = "fashion-mnist"
@@ -44,14 +46,20 @@ class ImageData:
     fingerprint: str = None  # of the training samples, to tell on resume whether they are the same
 
     @property
+    def val_size(self):
+        """How many validation images there are in all (under mpiexec a rank loads its share)."""
+        dataset = self.val.dataset
+        return len(dataset.dataset) if isinstance(dataset, Subset) else len(dataset)
+
+    @property
     def skipped(self):
         """Paths of the unreadable images that ``skip_bad`` left out, in both splits."""
         return [path for loader in (self.train, self.val) if loader is not None
-                for path in getattr(loader.dataset, "skipped", [])]
+                for path in getattr(loader.dataset, "skipped", None) or []]
 
 
 def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, skip_bad=False, limit=None,
-               val_only=False, classes=None, progress=False, statistics=None):
+               val_only=False, classes=None, progress=False, statistics=None, shard=(0, 1)):
     """Loaders for the embedded set (``source == "fashion-mnist"``) or a folder holding
     ``train/`` and ``val/`` with one subfolder per class (the ImageNet layout).
 
@@ -63,13 +71,16 @@ def image_data(source, input_size, batch_size, seed=0, workers=0, val_crops=1, s
     than an epoch into it; ``skip_bad`` leaves such files out instead (``skipped`` lists
     them). A folder's pixel statistics (``training_statistics``) are computed from its
     training images unless ``statistics`` gives them (a resumed run's, as saved).
+
+    ``shard`` = (rank, world_size) under mpiexec: each rank loads its share of every global
+    batch of ``batch_size`` images (a DistributedSampler) and of the validation images.
     """
     if source == EMBEDDED:
-        data = _embedded(input_size, batch_size, seed, val_crops, limit, val_only)
+        data = _embedded(input_size, batch_size, seed, val_crops, limit, val_only, shard)
         check_same_classes(data.classes, classes, source)
         return data
     return _folder(Path(source), input_size, batch_size, seed, workers, val_crops, skip_bad, limit, val_only,
-                   classes, progress, statistics)
+                   classes, progress, statistics, shard)
 
 
 def check_same_classes(found, expected, source):
@@ -90,7 +101,25 @@ def _spread(count, limit):
     return np.linspace(0, count - 1, limit).round().astype(np.int64)
 
 
-def _embedded(input_size, batch_size, seed, val_crops, limit, val_only):
+def _training_loader(dataset, batch_size, seed, shard, **options):
+    """Shuffled full batches, the same every run of one seed. Under mpiexec, each rank loads
+    batch_size / world_size images of each global batch (DistributedSampler): together the
+    ranks see at each step the batch one process would."""
+    rank, world_size = shard
+    if world_size == 1:
+        return DataLoader(dataset, batch_size, shuffle=True, drop_last=True, seed=seed, **options)
+    sampler = DistributedSampler(dataset, world_size, rank, shuffle=True, seed=seed, drop_last=True)
+    return DataLoader(dataset, batch_size // world_size, drop_last=True, seed=seed, sampler=sampler, **options)
+
+
+def _share(dataset, shard):
+    """A rank's share of the validation images: every world_size-th one (none repeated, so
+    that the summed metrics count each image once)."""
+    rank, world_size = shard
+    return dataset if world_size == 1 else Subset(dataset, range(rank, len(dataset), world_size))
+
+
+def _embedded(input_size, batch_size, seed, val_crops, limit, val_only, shard):
     if input_size != 28:
         raise ValueError(f"the embedded Fashion-MNIST images are 28x28; got --input-size {input_size}")
     if val_crops != 1:
@@ -102,15 +131,15 @@ def _embedded(input_size, batch_size, seed, val_crops, limit, val_only):
     # point worse; crops would cut off the edges that tell a sandal from a sneaker.
     train = TensorDataset(train_x[keep], train_y[keep])
     return ImageData(
-        train=None if val_only else DataLoader(train, batch_size, shuffle=True, drop_last=True, seed=seed),
-        val=DataLoader(TensorDataset(test_x, test_y), 500),
+        train=None if val_only else _training_loader(train, batch_size, seed, shard),
+        val=DataLoader(_share(TensorDataset(test_x, test_y), shard), 500),
         classes=list(FASHION_MNIST_CLASSES), in_channels=1, mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD,
         fingerprint=_fingerprint([EMBEDDED, *map(str, keep)]),
     )
 
 
 def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, limit, val_only, classes, progress,
-            statistics):
+            statistics, shard):
     """Section 4.1: random crops and flips of the rescaled images for training, the
     centre crop (or ten crops) for validation."""
     splits = ("val",) if val_only else ("train", "val")
@@ -135,15 +164,14 @@ def _folder(root, input_size, batch_size, seed, workers, val_crops, skip_bad, li
     # through every training epoch beside the training ones (32 processes for --workers 16),
     # where threads start with each pass; and most of its work, decoding at full size, runs
     # in Pillow without the GIL.
-    val_loader = DataLoader(val, max(1, batch_size // val_crops), num_workers=workers, seed=seed,
+    val_loader = DataLoader(_share(val, shard), max(1, batch_size // val_crops), num_workers=workers, seed=seed,
                             worker_type="thread")
     if val_only:  # evaluation normalises with the statistics of the images the model trained on
         return ImageData(train=None, val=val_loader, classes=val.classes, in_channels=3, mean=None, std=None)
     if statistics is None:
         statistics = training_statistics(train, input_size, workers)
     return ImageData(
-        train=DataLoader(train, batch_size, shuffle=True, drop_last=True, num_workers=workers, seed=seed,
-                         worker_type="process"),
+        train=_training_loader(train, batch_size, seed, shard, num_workers=workers, worker_type="process"),
         val=val_loader,
         classes=val.classes, in_channels=3, mean=statistics.mean, std=statistics.std,
         pca=(statistics.eigenvalues, statistics.eigenvectors),
@@ -213,19 +241,21 @@ def eval_transform(input_size, crops=1):
     return transforms.Compose(_rescale(input_size) + [view, transforms.ToCHW()])
 
 
-def batch_preparer(mean, std, device, pca=None, seed=0):
+def batch_preparer(mean, std, device, pca=None, seed=0, rank=0):
     """``prepare(images, labels, step)``: uint8 batch -> float32 Tensor and labels on ``device``.
 
     ``pca``, the (eigenvalues, eigenvectors) of the training images' colours, turns on
-    PCA colour augmentation (section 4.1). It draws from a generator of (seed, step), so a
-    resumed run repeats it exactly.
+    PCA colour augmentation (section 4.1). It draws from a generator of (seed, step), and of
+    the rank under mpiexec (rank 0 draws as one process does), so a resumed run repeats it
+    exactly and each rank's images get their own colours.
     """
+    key = [seed] if rank == 0 else [seed, rank]
     normalise, lighting = transforms.Normalize(mean, std), transforms.PCALighting(*pca) if pca else None
 
     def prepare(images, labels, step):
         x = backend.to_device(images, device)
         if lighting is not None:
-            x = lighting(x, np.random.default_rng([seed, step]))
+            x = lighting(x, np.random.default_rng([*key, step]))
         return Tensor(normalise(x)), backend.to_device(labels, device)
 
     return prepare
@@ -234,10 +264,13 @@ def batch_preparer(mean, std, device, pca=None, seed=0):
 # -- checkpoints of a training run -----------------------------------------------------
 
 
-def save_training_state(path, model, optimizer, scheduler, progress, config, history=(), warmup=None, norms=()):
+def save_training_state(path, model, optimizer, scheduler, progress, config, history=(), warmup=None, norms=(),
+                        rank_rngs=None):
     """One atomic .npz: weights, velocities, schedule and warm-up, progress (epoch, step,
     batch and the running totals of an unfinished epoch), the metrics of every finished
-    epoch (``history``), the rows of layer norms recorded so far (``norms``), RNG, config."""
+    epoch (``history``), the rows of layer norms recorded so far (``norms``), RNG, config.
+    ``rank_rngs``, under mpiexec, holds every rank's generator state, so that each rank's
+    dropout draws continue on resume."""
     arrays = {f"model.{name}": array for name, array in model.state_dict().items()}
     optimizer_state = optimizer.state_dict()  # flat: settings, and one array per state entry
     arrays.update({f"optimizer.{k}": v for k, v in optimizer_state.items() if _is_array(v)})
@@ -250,6 +283,8 @@ def save_training_state(path, model, optimizer, scheduler, progress, config, his
         "warmup": warmup.state_dict() if warmup is not None else None,
         "rng": backend.get_rng_state(),
     }
+    if rank_rngs is not None:
+        meta["rank_rngs"] = list(rank_rngs)
     if norms:  # an array, not JSON: a long run records millions of numbers
         meta["norm_columns"] = list(norms[0])
         arrays["norms"] = np.array([[row[column] for column in meta["norm_columns"]] for row in norms], np.float64)

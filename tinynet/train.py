@@ -8,9 +8,10 @@ batches stay uint8, four times smaller, until the last moment.
 import math
 import time
 
+import numpy as np
 from tqdm import tqdm
 
-from . import backend, functional
+from . import backend, distributed, functional
 from .tensor import no_grad
 
 
@@ -75,13 +76,13 @@ def train_epoch(model, loader, optimizer, prepare, first_step=0, on_step=None, p
         x, y = prepare(images, labels, step)
         logits = model(x)
         loss = functional.cross_entropy(logits, y)
-        value = loss.item()
-        if not math.isfinite(value):
+        value, correct, count = summed_over_ranks(loss.item(), topk_correct(logits.data, y, 1), len(labels))
+        if not math.isfinite(value):  # every rank sees the same value, so all of them stop here
             raise NonFiniteLossError(step, value)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        _add(totals, value, topk_correct(logits.data, y, 1), len(labels))
+        _add(totals, value, correct, count)
         now = time.perf_counter()
         totals["seconds"], last = totals["seconds"] + now - last, now
         bar.set_postfix(loss=f"{value:.3f}", acc=f"{totals['correct'] / totals['seen']:.3f}",
@@ -115,7 +116,22 @@ def evaluate(model, loader, prepare, crops=1, progress=True):
             _add(totals, loss, topk_correct(probs, y, 1), len(labels), normalised=False)
             totals["correct5"] += topk_correct(probs, y, 5)
     totals["seconds"] = time.perf_counter() - start
+    if distributed.world_size() > 1:  # each rank evaluated its share of the images
+        summed = distributed.all_reduce(np.array([totals[key] for key in EVALUATION_SUMS], np.float64))
+        totals.update(zip(EVALUATION_SUMS, summed.tolist()))
     return _summary(totals) | {"top5": totals["correct5"] / max(1, totals["seen"])}
+
+
+EVALUATION_SUMS = ("loss", "correct", "correct5", "seen")
+
+
+def summed_over_ranks(loss, correct, count):
+    """A training step's mean loss, correct predictions and images over the whole global
+    batch, when each of several ranks holds a share of it (unchanged on one process)."""
+    if distributed.world_size() == 1:
+        return loss, correct, count
+    summed = distributed.all_reduce(np.array([loss * count, correct, count], np.float64))
+    return summed[0] / summed[2], int(summed[1]), int(summed[2])
 
 
 def _add(totals, loss, correct, count, normalised=True):

@@ -13,6 +13,9 @@ import sys
 import threading
 from types import SimpleNamespace
 
+import numpy as np
+
+from . import backend, distributed
 from .checkpoint import CheckpointError
 from .experiment import (
     check_same_model,
@@ -36,14 +39,19 @@ def fit(model, data, optimizer, scheduler, run, config, epochs, prepare_train, p
         resume=False, progress=True, warmup=None, record_norms=0):
     """Train for ``epochs`` epochs in all, evaluating and checkpointing after each.
 
-    ``run`` is an open RunFolder. Returns "done", or the name of the signal (SIGINT
-    for Ctrl-C, SIGTERM) that stopped the run, once the state is saved: at a step
-    boundary, with the unfinished epoch's running totals, so ``resume=True`` continues
+    ``run`` is an open RunFolder. Returns "done", or the name of the signal (SIGINT for
+    Ctrl-C, SIGTERM) that stopped the run, once the state is saved: at a step boundary, with
+    the unfinished epoch's running totals, so ``resume=True`` continues
     exactly. A NaN or infinity in the loss or the weights raises NonFiniteError naming
     the step and the last good checkpoint. ``warmup`` (optim.LinearLR) is stepped after
     every batch, ``scheduler`` after every epoch. ``record_norms`` > 0 records every
     layer's weight and gradient norms every that many steps (norms.csv, norms.png), and
     a DivergenceGuard warns once if the first steps blow up.
+
+    Under mpiexec every rank calls fit, with ``model`` a DistributedDataParallel and the
+    loaders sharded by rank. Rank 0 alone holds the run folder and writes; the others pass
+    ``run=None``. Losses and metrics are summed over the ranks, and all of them stop at the
+    same step.
     """
     recorder = NormRecorder(record_norms) if record_norms else None
     saver = _Saver(run, model, optimizer, scheduler, config, warmup, recorder)
@@ -61,7 +69,7 @@ def fit(model, data, optimizer, scheduler, run, config, epochs, prepare_train, p
                 _watch(model, step, loss, optimizer.lr, guard, recorder)
                 if warmup is not None:
                     warmup.step()
-                if stop.signal is not None:
+                if _stop_agreed(stop):
                     raise _StopRequested
 
             try:
@@ -74,16 +82,17 @@ def fit(model, data, optimizer, scheduler, run, config, epochs, prepare_train, p
             except NonFiniteError as error:
                 raise saver.naming_last_good(error) from None
             saver.refuse_nonfinite_weights(position["step"] - 1)
-            if stop.signal is not None:  # the epoch's training is done; resuming evaluates it
+            if _stop_agreed(stop):  # the epoch's training is done; resuming evaluates it
                 saver.save(position)
                 return stop.signal
             val = evaluate(model, data.val, prepare_val, progress=progress)
             row = _metrics_row(epoch + 1, stats, val, optimizer.lr)
             _step_scheduler(scheduler, val)  # after the row, whose lr is the rate at the end of this epoch
-            _print_row(row)
+            if run is not None:
+                _print_row(row)
             state = {"epoch": epoch + 1, "step": position["step"], "batch": 0, "totals": None}
             saver.save(state, row)
-            if stop.signal is not None:  # it came during the evaluation: the epoch is saved whole
+            if _stop_agreed(stop):  # it came during the evaluation: the epoch is saved whole
                 return stop.signal
     return "done"
 
@@ -97,7 +106,7 @@ def _watch(model, step, loss, lr, guard, recorder):
     if recording:
         recorder.record(step, loss, lr, norms)
     warning = guard.check(step, loss, lr, norms)
-    if warning is not None:
+    if warning is not None and distributed.rank() == 0:  # every rank has the same weights and loss
         print(f"\nwarning: {warning}", file=sys.stderr, flush=True)
 
 
@@ -110,20 +119,28 @@ class _Saver:
         self.history, self.last_good = [], None
 
     def restore(self):
-        """Load the run's checkpoint; returns its progress."""
-        arrays, meta = read_training_state(self.run.checkpoint)
-        check_same_model(self.run.checkpoint, meta["config"], self.config)
+        """Load the run's checkpoint (rank 0 reads it and sends it to the others); returns its progress."""
+        if self.run is not None:
+            arrays, meta = read_training_state(self.run.checkpoint)
+            check_same_model(self.run.checkpoint, meta["config"], self.config)
+        [arrays, meta] = distributed.broadcast_object_list([arrays, meta] if self.run is not None else [None, None])
         try:
             progress = restore_training_state(arrays, meta, self.model, self.optimizer, self.scheduler, self.warmup)
-            self.last_good = _describe(self.run.checkpoint, progress)
+            if "rank_rngs" in meta:  # each rank's own dropout draws, as they were at the save
+                backend.set_rng_state(meta["rank_rngs"][distributed.rank()])
+            self.last_good = _describe(self.checkpoint, progress)
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise CheckpointError(f"{self.run.checkpoint} does not fit this run ({type(error).__name__}: "
+            raise CheckpointError(f"{self.checkpoint} does not fit this run ({type(error).__name__}: "
                                   f"{error})") from error
         self.history = meta["history"]
         if self.recorder is not None:
             self.recorder.rows = saved_norms(arrays, meta)
         self._write_results()  # a kill between the checkpoint's rename and the metrics' loses no row
         return progress
+
+    @property
+    def checkpoint(self):
+        return self.run.checkpoint if self.run is not None else "rank 0's checkpoint"
 
     def refuse_nonfinite_weights(self, step):
         try:
@@ -138,13 +155,16 @@ class _Saver:
     def save(self, progress, row=None):
         """Checkpoint ``progress`` (weights known finite) with ``row`` added to the history."""
         history = self.history + ([row] if row is not None else [])
-        try:
-            save_training_state(self.run.checkpoint, self.model, self.optimizer, self.scheduler, progress,
-                                self.config, history, self.warmup, self.norm_rows)
-        except OSError as error:  # a full disk, say: the previous checkpoint is still whole
-            raise SaveError(f"could not write {self.run.checkpoint}: {error.strerror or error}; the last good "
-                            f"checkpoint is {self.last_good or NONE_SAVED}") from error
-        self.history, self.last_good = history, _describe(self.run.checkpoint, progress)
+        rank_rngs = distributed.all_gather_object([], backend.get_rng_state())  # [own state] on one process
+        if self.run is not None:
+            try:
+                save_training_state(self.run.checkpoint, self.model, self.optimizer, self.scheduler, progress,
+                                    self.config, history, self.warmup, self.norm_rows,
+                                    rank_rngs if len(rank_rngs) > 1 else None)
+            except OSError as error:  # a full disk, say: the previous checkpoint is still whole
+                raise SaveError(f"could not write {self.run.checkpoint}: {error.strerror or error}; the last good "
+                                f"checkpoint is {self.last_good or NONE_SAVED}") from error
+        self.history, self.last_good = history, _describe(self.checkpoint, progress)
         self._write_results()
 
     @property
@@ -152,6 +172,8 @@ class _Saver:
         return self.recorder.rows if self.recorder is not None else []
 
     def _write_results(self):
+        if self.run is None:
+            return
         try:
             self.run.write_results(self.history, self.norm_rows)
         except OSError as error:
@@ -199,6 +221,16 @@ def _stop_at_step_boundary():
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def _stop_agreed(stop):
+    """Whether to stop at this step. Under mpiexec a signal may reach the ranks a step apart:
+    they agree on the largest signal number any of them got, so all stop at the same step."""
+    if distributed.world_size() > 1:
+        number = signal.Signals[stop.signal].value if stop.signal else 0
+        agreed = int(distributed.all_reduce(np.array([number]), op=distributed.ReduceOp.MAX)[0])
+        stop.signal = signal.Signals(agreed).name if agreed else None
+    return stop.signal is not None
 
 
 def _step_scheduler(scheduler, val):

@@ -25,13 +25,14 @@ class DistributedDataParallel(Module):
 
     ``bucket_mb`` sizes the flat buffers gradients travel in (buckets.py). ``nccl=True``
     averages CuPy gradients over NCCL instead of MPI (nccl.py). On one process it changes
-    nothing. The wrapped model is ``.module``; ``state_dict()`` names its parameters as the
-    model itself does (no "module." prefix), so a checkpoint loads with or without the wrapper.
+    nothing. The wrapped model is ``.module``. Unlike PyTorch's wrapper, this one adds no
+    "module." to the names: parameters(), state_dict(), train() and the rest reach the model's
+    own, so a checkpoint saved with the wrapper loads without it, and the other way round.
     """
 
     def __init__(self, module, bucket_mb=DEFAULT_BUCKET_MB, nccl=False):
         super().__init__()
-        self.module = module
+        object.__setattr__(self, "module", module)  # not a child: the wrapper adds no level to the names
         self.world_size = world_size()
         self.buckets = GradientBuckets(module.parameters(), bucket_mb)
         self.sync_gradients = True
@@ -43,6 +44,12 @@ class DistributedDataParallel(Module):
                 self._all_reduce = NcclAllReduce()
             for parameter in module.parameters():  # move 1: every rank starts from rank 0's weights
                 broadcast(parameter.data, src=0)
+
+    def named_modules(self, prefix=""):
+        return self.module.named_modules(prefix)
+
+    def __repr__(self):
+        return "DistributedDataParallel(\n  (module): " + repr(self.module).replace("\n", "\n  ") + "\n)"
 
     def forward(self, *inputs, **options):
         output = self.module(*inputs, **options)
@@ -66,12 +73,6 @@ class DistributedDataParallel(Module):
             yield
         finally:
             self.sync_gradients = True
-
-    def state_dict(self):
-        return self.module.state_dict()
-
-    def load_state_dict(self, state):
-        self.module.load_state_dict(state)
 
 
 class _AverageGradientsAfterBackward(Function):
