@@ -74,6 +74,12 @@ def test_the_ranks_batches_together_are_one_process_batches():
     assert [sorted(a + b) for a, b in zip(*shares)] == [sorted(batch) for batch in whole]
 
 
+def test_pytorch_import_paths():
+    from tinynet.utils.data import DistributedSampler as from_utils
+
+    assert from_utils is DistributedSampler is dist.DistributedSampler
+
+
 def test_the_loader_refuses_a_sampler_with_shuffle_and_counts_the_share():
     dataset = numbered(10)
     with pytest.raises(ValueError, match="sampler and shuffle=True"):
@@ -199,11 +205,14 @@ def run(*command, processes=None, cwd=None, timeout=180):
                           cwd=cwd, timeout=timeout)
 
 
-def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("gpu", marks=pytest.mark.skipif(
+    not tinynet.gpu_available(), reason="needs CuPy and a CUDA GPU"))])
+def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path, device):
     """Dropout off, batches of 16 in one process against 8 + 8 in two, six SGD steps with momentum
-    and weight decay: the same weights, to float32 summation order."""
+    and weight decay: the same weights, to float32 summation order (on the GPU, the gradients
+    travel through host memory)."""
     for name, processes in (("one", None), ("two", 2)):
-        done = run(PROGRAMS / "equivalence.py", tmp_path / f"{name}.npz", processes=processes)
+        done = run(PROGRAMS / "equivalence.py", tmp_path / f"{name}.npz", device, processes=processes)
         assert done.returncode == 0, done.stderr
     one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
     assert one.files == two.files and len(one.files) == 17

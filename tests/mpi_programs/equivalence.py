@@ -1,10 +1,10 @@
 """Data parallelism changes nothing but the speed: the small AlexNet trained for a few SGD steps
 (dropout off) with a global batch of 16, in as many processes as this is started with.
 
-    python equivalence.py OUT.npz                 # one process, batches of 16
-    mpiexec -n 2 python equivalence.py OUT.npz    # two, each 8 images of every batch
+    python equivalence.py OUT.npz [DEVICE]                 # one process, batches of 16
+    mpiexec -n 2 python equivalence.py OUT.npz [DEVICE]    # two, each 8 images of every batch
 
-Rank 0 writes the final weights to OUT.npz; run both and compare.
+Rank 0 writes the final weights to OUT.npz; run both and compare. DEVICE is cpu (default) or gpu.
 """
 
 import sys
@@ -21,21 +21,22 @@ from tinynet.train import train_epoch
 GLOBAL_BATCH, STEPS = 16, 6
 
 
-def main(out):
+def main(out, device="cpu"):
     data = image_data("fashion-mnist", 28, GLOBAL_BATCH, seed=3, limit=GLOBAL_BATCH * STEPS,
                       shard=(dist.rank(), dist.world_size()))
     tinynet.manual_seed(dist.rank())  # each rank its own weights: the wrapper must start them all from rank 0's
-    model = alexnet.AlexNet("small", 10, 1)
+    model = alexnet.AlexNet("small", 10, 1).to(device)
     for layer in model.modules():
         if isinstance(layer, nn.Dropout):
             layer.p = 0.0
     model = dist.DistributedDataParallel(model, bucket_mb=0.5)  # several buckets
     sgd = optim.SGD(model.parameters(), lr=0.02, momentum=0.9, weight_decay=5e-4, update="paper")
-    stats = train_epoch(model, data.train, sgd, batch_preparer(data.mean, data.std, "cpu"), progress=False)
+    stats = train_epoch(model, data.train, sgd, batch_preparer(data.mean, data.std, device), progress=False)
     assert stats["steps"] == STEPS, stats
     if dist.rank() == 0:
-        np.savez(out, mean_loss=stats["loss"], **model.state_dict())
+        weights = {name: tinynet.backend.to_numpy(array) for name, array in model.state_dict().items()}
+        np.savez(out, mean_loss=stats["loss"], **weights)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])

@@ -5,5 +5,6 @@ gives them PyTorch's import path.
 """
 
 from ..data import DataLoader, Dataset, Subset, TensorDataset, random_split
+from ..data.distributed_sampler import DistributedSampler
 
-__all__ = ["DataLoader", "Dataset", "Subset", "TensorDataset", "random_split"]
+__all__ = ["DataLoader", "Dataset", "DistributedSampler", "Subset", "TensorDataset", "random_split"]
