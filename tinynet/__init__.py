@@ -11,6 +11,7 @@ from . import (
     autograd,
     conversions,  # noqa: F401  (attaches .to(), .float(), .cuda() ... to Tensor)
     cuda,
+    distributed,
     functional,
     inplace,  # noqa: F401  (attaches +=, add_, zero_, x[i] = v ... to Tensor)
     nn,
@@ -54,7 +55,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "Function", "ShapeError", "no_grad", "is_grad_enabled",
-    "manual_seed", "gpu_available", "device", "cuda", "functional", "nn", "optim",
+    "manual_seed", "gpu_available", "device", "cuda", "distributed", "functional", "nn", "optim",
     "use_reference_layers", "reference_layers", "save", "load",
     "cat", "stack", "where", "reshape", "permute", "transpose", "t", "squeeze", "unsqueeze", "flatten", "clone",
     "relu", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "clamp", "clip", "pow", "maximum", "minimum",
