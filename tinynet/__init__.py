@@ -11,7 +11,6 @@ from . import (
     autograd,
     conversions,  # noqa: F401  (attaches .to(), .float(), .cuda() ... to Tensor)
     cuda,
-    distributed,
     functional,
     inplace,  # noqa: F401  (attaches +=, add_, zero_, x[i] = v ... to Tensor)
     nn,
@@ -71,10 +70,10 @@ __all__ = [
 
 
 def __getattr__(name):
-    # As torch.utils.data is there after `import torch`, tinynet.utils and tinynet.data are there
-    # after `import tinynet`; imported on first use, since they load Pillow, which most programs
-    # that only build and train a net do not need.
-    if name in ("data", "utils"):
+    # As torch.utils.data is there after `import torch`, tinynet.utils, tinynet.data and
+    # tinynet.distributed are there after `import tinynet`; imported on first use, since they
+    # load Pillow, which most programs that only build and train a net do not need.
+    if name in ("data", "utils", "distributed"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
