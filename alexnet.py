@@ -386,7 +386,8 @@ def train_in(run, args):
     except (CheckpointError, CheckpointMismatchError) as error:
         raise UsageError(str(error)) from error
     except (NonFiniteError, SaveError) as error:
-        print(f"training stopped: {error}", file=sys.stderr)
+        if run is not None:  # every rank stops at the same NaN (the loss is summed over them); rank 0 says so
+            print(f"training stopped: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # a second Ctrl-C
         if run is not None:
