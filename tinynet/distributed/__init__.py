@@ -13,6 +13,7 @@ Without mpiexec (or with -n 1) there is one process and all of it is a no-op.
 """
 
 from ..data.distributed_sampler import DistributedSampler
+from . import functional
 from .buckets import GradientBuckets
 from .ddp import DistributedDataParallel
 from .process_group import (
@@ -39,5 +40,5 @@ __all__ = [
     "DistributedDataParallel", "DistributedSampler", "GradientBuckets", "ReduceOp",
     "init", "init_process_group", "is_initialized", "launched_size", "rank", "world_size", "local_rank",
     "get_rank", "get_world_size", "all_reduce", "broadcast", "all_gather", "barrier",
-    "broadcast_object_list", "all_gather_object", "abort",
+    "broadcast_object_list", "all_gather_object", "abort", "functional",
 ]
