@@ -190,6 +190,18 @@ LAYER_CASES = {
     "max pool with padding": (lambda x: F.max_pool2d(x, 3, 2, padding=1), [(2, 3, 8, 7)]),
     "linear": (lambda x, w, b: F.linear(x, w, b), [(4, 20), (10, 20), (10,)]),
     "relu": (lambda x: F.relu(x), [(3, 4, 5, 6)]),
+    "local response norm (paper's alpha)": (lambda x: F.local_response_norm(x, 5, 1e-2, 0.75, 2.0), [(2, 7, 4, 3)]),
+    "local response norm (even size)": (lambda x: F.local_response_norm(x, 4, 1e-2, 0.5, 1.0), [(2, 6, 3, 3)]),
+}
+
+# Softmax cross-entropy with each reduction, one row ignored: the loss and the logits' gradient.
+LOSS_TARGETS = np.array([3, -100, 0, 9, 5])
+LAYER_CASES |= {
+    f"softmax cross-entropy ({reduction})": (
+        lambda x, reduction=reduction: F.cross_entropy(x, backend.to_device(LOSS_TARGETS, backend.device_of(x.data)),
+                                                       reduction=reduction),
+        [(5, 10)])
+    for reduction in ("mean", "sum", "none")
 }
 
 
@@ -198,12 +210,6 @@ def test_fast_layer_equals_reference_layer(name, device, rng):
     call, shapes = LAYER_CASES[name]
     inputs = [backend.to_device(f32(rng, *shape), device) for shape in shapes]
     assert_paths_agree(*on_both_paths(call, inputs))
-
-
-def test_lrn_and_the_loss_are_one_function_on_both_paths():
-    """No faster version of these two measured better: the fast path uses the reference's."""
-    assert fast.LocalResponseNorm is reference.LocalResponseNorm
-    assert fast.SoftmaxCrossEntropy is reference.SoftmaxCrossEntropy
 
 
 def test_chunked_fast_convolution_equals_reference(device, rng, monkeypatch):
@@ -231,11 +237,13 @@ def test_kept_columns_serve_a_gradient_of_another_dtype(monkeypatch, rng):
 
 
 def alexnet_steps(preset, images, labels, device):
-    """Two training steps from the same seeded weights. Returns the first step's loss,
-    logits and gradients as the arrays themselves (to check that the second step,
-    recycling memory, left them alone), copies of them, and the weights after both."""
+    """Two training steps from the same seeded weights, in the dtype of ``images``. Returns
+    the first step's loss, logits and gradients as the arrays themselves (to check that the
+    second step, recycling memory, left them alone), copies of them, and the weights after both."""
     tinynet.manual_seed(0)
     model = alexnet.AlexNet(preset, num_classes=10, in_channels=3).to(device)
+    for param in model.parameters():
+        param.data = param.data.astype(images.dtype)
     optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     first = None
     for step in range(2):
@@ -246,29 +254,49 @@ def alexnet_steps(preset, images, labels, device):
         loss.backward()
         if first is None:
             first = [logits.data] + [p.grad for p in model.parameters()]
-            copies = [np.float32(loss.item())] + [backend.to_numpy(a).copy() for a in first]
+            copies = [loss.item()] + [backend.to_numpy(a).copy() for a in first]
         optimizer.step()
     weights = [backend.to_numpy(p.data) for p in model.parameters()]
     return first, copies, weights
 
 
-@pytest.mark.parametrize("preset", ["seed", "paper"])
-def test_two_whole_alexnet_training_steps_are_the_same_on_both_paths(preset, device, rng):
-    images = backend.to_device(f32(rng, 2, 3, 227, 227), device)
+def on_both_paths_alexnet(preset, dtype, device, rng):
+    images = backend.to_device(rng.standard_normal((2, 3, 227, 227)).astype(dtype), device)
     labels = backend.to_device(np.array([3, 7]), device)
     results = {}
     for path in layer_paths.PATHS:
         with tinynet.reference_layers(path == "reference"):
             results[path] = alexnet_steps(preset, images, labels, device)
-    (first, fast_copies, fast_weights), (_, reference_copies, reference_weights) = results["fast"], results["reference"]
+    return results["fast"], results["reference"]
+
+
+def relative_differences(ours, theirs):
+    return [np.linalg.norm(np.asarray(a, np.float64) - b) / max(np.linalg.norm(np.asarray(b, np.float64)), 1e-300)
+            for a, b in zip(ours, theirs, strict=True)]
+
+
+@pytest.mark.parametrize("preset", ["seed", "paper"])
+def test_two_whole_alexnet_training_steps_are_the_same_on_both_paths(preset, device, rng):
+    """In float64 every result agrees to 1e-9: the two paths differ only in rounding."""
+    (_, fast_copies, fast_weights), (_, reference_copies, reference_weights) = on_both_paths_alexnet(
+        preset, np.float64, device, rng)
+    assert len(fast_copies) == 2 + 16 and len(fast_weights) == 16
+    differences = relative_differences(fast_copies + fast_weights, reference_copies + reference_weights)
+    assert max(differences) <= 1e-9, differences
+
+
+@pytest.mark.parametrize("preset", ["seed", "paper"])
+def test_float32_alexnet_steps_agree_on_both_paths_and_recycle_nothing_in_use(preset, device, rng):
+    """In float32 the loss, the logits and the fully-connected layers' gradients agree to
+    1e-4. The convolutions' gradients are left to the float64 test: a rounding difference
+    of one ulp can change which of two nearly equal inputs wins a max-pooling window,
+    sending that window's gradient elsewhere, and differences of 1e-3 in conv1's weight
+    gradient follow (as between tinynet and PyTorch)."""
+    (first, fast_copies, _), (_, reference_copies, _) = on_both_paths_alexnet(preset, np.float32, device, rng)
     for kept, copy in zip(first, fast_copies[1:]):
         np.testing.assert_array_equal(backend.to_numpy(kept), copy)  # the second step overwrote nothing
-    assert len(fast_copies) == 2 + 16 and len(fast_weights) == 16
-    # Relative to each array's norm: early-layer gradients of a random net are sums of
-    # many float32 products of both signs, whose entries near zero differ most.
-    for index, (a, b) in enumerate(zip(fast_copies + fast_weights, reference_copies + reference_weights)):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        assert np.linalg.norm(a - b) <= 1e-4 * np.linalg.norm(b), index
+    loss_logits_and_fc = fast_copies[:2] + fast_copies[-6:], reference_copies[:2] + reference_copies[-6:]
+    assert max(relative_differences(*loss_logits_and_fc)) <= 1e-4
 
 
 # -- the fast path's recycled memory -----------------------------------------------------------

@@ -8,8 +8,8 @@ computing the same numbers:
 - ``tinynet/fast/``: the same Functions with every trick that measured well on
   a 2-core CPU, used for training and benchmarks.
 
-Local response normalisation and softmax cross-entropy have one version, in
-tinynet/reference/, which both paths use (no faster one measured better).
+Local response normalisation and softmax cross-entropy exist twice too, but
+their fast versions differ from the reference on a GPU only (CUDA kernels).
 
 The functional API (``F.conv2d`` and the rest, hence every ``nn`` layer) asks
 this module which path to take each time it builds a Function, so the switch

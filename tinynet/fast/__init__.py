@@ -2,17 +2,19 @@
 
 Each class here subclasses its reference Function (tinynet/reference/) and
 keeps its constructor and its numbers; only forward and backward change, with
-every trick that measured well, each with its reason next to it. The tests
-hold each one equal to the reference path on both backends.
+every trick that measured well, each with its reason next to it. On a GPU the
+layers run CUDA kernels (cuda/): one launch per pass instead of one per array
+operation. The tests hold each one equal to the reference path on both backends.
 
-Local response normalisation and softmax cross-entropy have no faster version:
-the reference LRN already runs 2-4x faster than PyTorch's on a CPU, and the loss
-takes a fraction of a millisecond.
+Local response normalisation and softmax cross-entropy differ from the reference
+on a GPU only: on a CPU the reference LRN already runs 2-4x faster than
+PyTorch's, and the loss takes a fraction of a millisecond.
 """
 
-from ..reference import LocalResponseNorm, SoftmaxCrossEntropy
 from .conv import Conv2d
+from .cross_entropy import SoftmaxCrossEntropy
 from .linear import Linear
+from .lrn import LocalResponseNorm
 from .pooling import MaxPool2d
 from .relu import ReLU
 

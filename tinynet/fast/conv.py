@@ -5,13 +5,18 @@ with what measured faster on a 2-core CPU: the columns kept for backward in a
 recycled array, or, for a batch whose columns exceed a memory budget, convolved
 in chunks through one reused buffer; the weight gradient's product transposed
 for OpenBLAS; the columns overwritten by their own gradient once the weight
-gradient has used them; outputs and gradients in recycled memory.
+gradient has used them; outputs and gradients in recycled memory. On a GPU,
+im2col and col2im are one CUDA kernel each (cuda/windows.py), which read and
+write the unpadded input directly.
 """
+
+import numpy as np
 
 from .. import backend
 from ..reference import conv as reference
 from ..windows import check_conv_input, kernel_offsets, pad, padded_size, receptive_fields, unpad, window_grid
 from . import workspace
+from .cuda import windows as cuda_windows
 from .workspace import scratch
 
 # The columns of a whole batch are kh*kw times its input: conv2's at batch 128
@@ -24,12 +29,13 @@ from .workspace import scratch
 COLUMNS_BUDGET_BYTES = 256 * 2**20
 
 
-def im2col_into(padded, kernel, stride, out):
-    """reference.im2col, written into ``out`` (a reused buffer) instead of a new array."""
-    fields = receptive_fields(padded, kernel, stride)
-    c, kh, kw, n, oh, ow = fields.shape
+def im2col_into(x, kernel, stride, padding, out):
+    """reference.im2col of x padded, written into ``out`` (a reused buffer) instead of a new array."""
+    if backend.xp_of(x) is not np:
+        return cuda_windows.im2col(x, kernel, stride, padding, out)
+    fields = receptive_fields(pad(x, padding), kernel, stride)
     out.reshape(fields.shape)[...] = fields
-    return out.reshape(c * kh * kw, n * oh * ow)
+    return out
 
 
 def col2im_into(columns, padded_shape, kernel, stride, image):
@@ -43,20 +49,54 @@ def col2im_into(columns, padded_shape, kernel, stride, image):
         image[:, :, rows, cols] += columns[:, i, j]
 
 
+class InputGradient:
+    """Where backward adds the columns' gradients back, chunk by chunk.
+
+    On the CPU, a padded (C, N, H, W) buffer: col2im's own order, where each kernel
+    offset adds one strided slice without a transpose; unpadded and transposed
+    into the gradient at the end. On a GPU, the (N, C, H, W) gradient itself,
+    which one kernel per chunk writes, the padding left out.
+    """
+
+    def __init__(self, x_shape, dtype, kernel, stride, padding, xp):
+        self.x_shape, self.kernel, self.stride, self.padding, self.xp = x_shape, kernel, stride, padding, xp
+        n, c, h, w = padded_size(x_shape, padding)
+        if xp is np:
+            self.image = scratch(xp, "conv_image", (c, n, h, w), dtype)
+        else:
+            self.image = workspace.empty(xp, x_shape, dtype)
+
+    def add(self, columns, images):
+        """Add back the gradient of the columns of ``images`` (a slice of the batch)."""
+        if self.xp is not np:
+            cuda_windows.col2im(columns, self.kernel, self.stride, self.padding, self.image[images])
+            return
+        n, c, h, w = padded_size(self.x_shape, self.padding)
+        chunk_shape = (images.stop - images.start, c, h, w)
+        col2im_into(columns, chunk_shape, self.kernel, self.stride, self.image[:, images])
+
+    def result(self):
+        if self.xp is not np:
+            return self.image
+        grad_x = workspace.empty(self.xp, self.x_shape, self.image.dtype)
+        grad_x[...] = unpad(self.image.transpose(1, 0, 2, 3), self.padding)
+        return grad_x
+
+
 class Conv2d(reference.Conv2d):
     def forward(self, x, weight, *bias):
         check_conv_input(x.shape, weight.shape, self.padding, self.groups)
         xp = backend.xp_of(x)
         n, (out_channels, _, kh, kw) = x.shape[0], weight.shape
-        padded = pad(x, self.padding)
-        oh, ow = window_grid(padded.shape, (kh, kw), self.stride)
-        chunks = list(self._batch_chunks(padded.shape, weight.shape, x.dtype))
+        padded_shape = padded_size(x.shape, self.padding)
+        oh, ow = window_grid(padded_shape, (kh, kw), self.stride)
+        chunks = list(self._batch_chunks(padded_shape, weight.shape, x.dtype))
         # Keep the columns for backward when they fit the budget in one piece:
         # recomputing them costs an im2col pass (34 ms for conv2 at batch 32).
         keep = len(chunks) == 1 and any(self.needs_input_grad)
         out = workspace.empty(xp, (out_channels, n * oh * ow), x.dtype)
         for images, positions in chunks:
-            columns = self._columns(padded[images], weight.shape, keep)
+            columns = self._columns(x[images], weight.shape, keep)
             for rows, outs in self._group_slices(weight.shape):
                 w_group = weight[outs].reshape(outs.stop - outs.start, -1)
                 xp.matmul(w_group, columns[rows], out=out[outs, positions])
@@ -75,28 +115,23 @@ class Conv2d(reference.Conv2d):
         self.saved_arrays = (x, weight, None)
         xp = backend.xp_of(grad)
         out_channels = weight.shape[0]
-        n, c, h, w = padded_shape = padded_size(x.shape, self.padding)
-        padded = pad(x, self.padding) if kept_columns is None else None
+        n = x.shape[0]
         grad_rows = scratch(xp, "conv_grad_rows", (out_channels, grad.size // out_channels), grad.dtype)
         grad_rows.reshape(out_channels, *grad.shape[:1], *grad.shape[2:])[...] = grad.transpose(1, 0, 2, 3)
         grad_weight = xp.zeros_like(weight)
-        image = None
-        if self.needs_input_grad[0]:  # col2im accumulates in (C, N, H, W), the columns' own order
-            image = scratch(xp, "conv_image", (c, n, h, w), grad.dtype)
-        chunks = self._batch_chunks(padded_shape, weight.shape, x.dtype)
+        grad_x = None
+        if self.needs_input_grad[0]:
+            grad_x = InputGradient(x.shape, grad.dtype, weight.shape[2:], self.stride, self.padding, xp)
+        chunks = self._batch_chunks(padded_size(x.shape, self.padding), weight.shape, x.dtype)
         if kept_columns is not None:  # kept columns are the whole batch's
             chunks = [(slice(0, n), slice(0, kept_columns.shape[1]))]
         for images, positions in chunks:
-            columns = kept_columns if kept_columns is not None else self._columns(padded[images], weight.shape)
+            columns = kept_columns if kept_columns is not None else self._columns(x[images], weight.shape)
             self._backward_chunk(columns, grad_rows[:, positions], weight, grad_weight)
-            if image is not None:  # the columns now hold their own gradient
-                chunk_shape = (images.stop - images.start, c, h, w)
-                col2im_into(columns, chunk_shape, weight.shape[2:], self.stride, image[:, images])
-        grad_x = None
-        if image is not None:
-            grad_x = workspace.empty(xp, x.shape, grad.dtype)
-            grad_x[...] = unpad(image.transpose(1, 0, 2, 3), self.padding)
-        return (grad_x, grad_weight) + ((grad.sum(axis=(0, 2, 3)),) if len(self.inputs) == 3 else ())
+            if grad_x is not None:  # the columns now hold their own gradient
+                grad_x.add(columns, images)
+        grad_bias = (grad.sum(axis=(0, 2, 3)),) if len(self.inputs) == 3 else ()
+        return (grad_x.result() if grad_x is not None else None, grad_weight) + grad_bias
 
     def _backward_chunk(self, columns, grad_rows, weight, grad_weight):
         """Add this chunk's share to the weight gradient; then, if the input needs a
@@ -124,16 +159,16 @@ class Conv2d(reference.Conv2d):
             stop = min(n, start + step)
             yield slice(start, stop), slice(start * oh * ow, stop * oh * ow)
 
-    def _columns(self, padded, weight_shape, keep=False):
-        """im2col of the padded input: into a recycled array to keep for backward,
-        or into the scratch buffer that every convolution reuses."""
-        xp = backend.xp_of(padded)
-        n, c = padded.shape[:2]
+    def _columns(self, x, weight_shape, keep=False):
+        """im2col of x padded: into a recycled array to keep for backward, or into the
+        scratch buffer that every convolution reuses."""
+        xp = backend.xp_of(x)
+        n, c = x.shape[:2]
         _, _, kh, kw = weight_shape
-        oh, ow = window_grid(padded.shape, (kh, kw), self.stride)
+        oh, ow = window_grid(padded_size(x.shape, self.padding), (kh, kw), self.stride)
         shape = (c * kh * kw, n * oh * ow)
-        out = workspace.empty(xp, shape, padded.dtype) if keep else scratch(xp, "conv_columns", shape, padded.dtype)
-        return im2col_into(padded, (kh, kw), self.stride, out)
+        out = workspace.empty(xp, shape, x.dtype) if keep else scratch(xp, "conv_columns", shape, x.dtype)
+        return im2col_into(x, (kh, kw), self.stride, self.padding, out)
 
     def _group_slices(self, weight_shape):
         """For each group: its rows of the columns and its output channels."""

@@ -1,10 +1,14 @@
 """Max pooling by a running maximum over the kernel offsets, and one scatter-add back,
-with outputs and gradients in recycled memory (see workspace.py)."""
+with outputs and gradients in recycled memory (see workspace.py); on a GPU, one
+CUDA kernel each way (cuda/pooling.py)."""
+
+import numpy as np
 
 from .. import backend
 from ..reference import pooling as reference
 from ..windows import check_pool_input, kernel_offsets, pad, unpad, window_grid
 from . import workspace
+from .cuda import pooling as cuda_pooling
 
 
 class MaxPool2d(reference.MaxPool2d):
@@ -17,6 +21,11 @@ class MaxPool2d(reference.MaxPool2d):
     def forward(self, x):
         xp = backend.xp_of(x)
         check_pool_input(x.shape, self.kernel, self.padding)
+        if xp is not np:
+            out, winner = cuda_pooling.max_pool(x, self.kernel, self.stride, self.padding)
+            self.x_shape = x.shape
+            self.save_for_backward(winner)
+            return out
         padded = pad(x, self.padding, value=-xp.inf)
         windows = self._windows(padded)
         first = next(windows)
@@ -47,6 +56,8 @@ class MaxPool2d(reference.MaxPool2d):
     def backward(self, grad):
         (winner,) = self.saved_arrays
         xp = backend.xp_of(grad)
+        if xp is not np:  # winner holds positions in the input, not kernel offsets
+            return (cuda_pooling.max_pool_backward(grad, winner, self.x_shape, self.kernel, self.stride, self.padding),)
         grad_padded = workspace.zeros(xp, self.padded_shape, grad.dtype)
         # One scatter-add over all windows. add.at adds every contribution to an
         # input that wins two windows, where grad_padded.flat[index] += grad would

@@ -1,6 +1,9 @@
 """Momentum SGD with weight decay: torch's update, and the AlexNet paper's."""
 
+import numpy as np
+
 from .. import backend
+from ..fast.cuda import sgd as cuda_sgd
 from .optimizer import Optimizer, blocks, group_setting
 
 UPDATE_RULES = ("pytorch", "paper")
@@ -52,6 +55,9 @@ class SGD(Optimizer):
             lr, momentum, dampening, decay = (scalar(group[k]) for k in ("lr", "momentum", "dampening", "weight_decay"))
             paper = group["update"] == "paper"
             velocity, first = self._velocity(index, param) if momentum or paper else (None, False)
+            if velocity is not None and backend.xp_of(param.data) is not np:  # one fused CUDA kernel
+                _fused_step(param.data, param.grad, velocity, group, lr, momentum, dampening, decay, first)
+                continue
             for w, g, v in blocks(param.data, param.grad, velocity):
                 if paper:
                     _paper_step(w, g, v, lr, momentum, decay)
@@ -65,6 +71,13 @@ class SGD(Optimizer):
         if first:
             state["velocity"] = backend.xp_of(param.data).zeros_like(param.data)
         return state["velocity"], first
+
+
+def _fused_step(w, g, v, group, lr, momentum, dampening, decay, first):
+    if group["update"] == "paper":
+        cuda_sgd.paper_step(w, g, v, lr, momentum, decay)
+    else:
+        cuda_sgd.pytorch_step(w, g, v, lr, momentum, dampening, decay, group["nesterov"], first)
 
 
 def _pytorch_step(w, g, v, lr, momentum, dampening, decay, nesterov, first):

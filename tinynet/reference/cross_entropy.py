@@ -71,12 +71,22 @@ def row_scale(grad, reduction, kept):
 
 
 def check_targets(logits_shape, targets, ignore_index=-100):
+    check_target_shape(logits_shape, targets)
+    check_target_values(logits_shape[1], targets, ignore_index)
+
+
+def check_target_shape(logits_shape, targets):
+    """The shapes and the dtype, which the array carries: no need to read its values."""
     if len(logits_shape) != 2:
         raise ShapeError(f"expected input of shape (N, classes), got {logits_shape}")
     if targets.shape != logits_shape[:1] or targets.dtype.kind not in "iu":
         raise ShapeError(f"expected integer class indices of shape ({logits_shape[0]},) as targets, "
                          f"got {targets.dtype} {targets.shape}")
-    wrong = targets[((targets < 0) | (targets >= logits_shape[1])) & (targets != ignore_index)]
+
+
+def check_target_values(classes, targets, ignore_index=-100):
+    """Every target a class or ignore_index (on a GPU, this reads the targets back: it waits for the GPU)."""
+    wrong = targets[((targets < 0) | (targets >= classes)) & (targets != ignore_index)]
     if wrong.size:
-        raise ValueError(f"targets must lie in [0, {logits_shape[1]}) or equal ignore_index={ignore_index}, "
+        raise ValueError(f"targets must lie in [0, {classes}) or equal ignore_index={ignore_index}, "
                          f"got {int(wrong[0])}")

@@ -17,8 +17,7 @@ class LocalResponseNorm(Function):
         self.alpha = alpha / size if alpha_over_n else alpha
 
     def forward(self, x):
-        if x.ndim != 4:
-            raise ShapeError(f"expected input of shape (N, C, H, W), got {x.shape}")
+        check_input(x.shape)
         scale = self.k + self.alpha * window_sum(x * x, self.size // 2, (self.size - 1) // 2)
         factor = scale ** (-self.beta)
         self.save_for_backward(x, scale, factor)
@@ -31,6 +30,11 @@ class LocalResponseNorm(Function):
         # in the mirrored window of j, hence the swapped reach below.
         through_scale = window_sum(grad * x * factor / scale, (self.size - 1) // 2, self.size // 2)
         return (grad * factor - (2 * self.alpha * self.beta) * x * through_scale,)
+
+
+def check_input(shape):
+    if len(shape) != 4:
+        raise ShapeError(f"expected input of shape (N, C, H, W), got {tuple(shape)}")
 
 
 def window_sum(a, before, after):

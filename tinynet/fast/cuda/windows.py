@@ -1,0 +1,73 @@
+"""im2col and col2im in one launch each, with the padding read as zeros in place.
+
+The array versions (tinynet/reference/conv.py) pad the input into a new array,
+then copy one strided view (im2col) or add kh*kw slices one launch at a time
+(col2im). Here one thread computes one output element: im2col reads the input
+element its column entry comes from (0 in the padding); col2im gathers, for one
+input element, the column entries of every window that read it, so no two
+threads write the same element and the sum needs no atomics.
+
+Layouts, as in the reference: the input is (N, C, H, W) in C order; the columns
+are (C*kh*kw, N*oh*ow), row (c, i, j) and column (n, y, x) holding the input
+element at row y*sh - ph + i, column x*sw - pw + j of channel c of image n.
+"""
+
+from ... import backend
+from ...windows import output_size
+from .compile import elementwise
+
+_GEOMETRY = "int32 channels, int32 height, int32 width, int32 kh, int32 kw, int32 sh, int32 sw, int32 ph, int32 pw, " \
+            "int32 oh, int32 ow, int32 images"
+
+_im2col = elementwise(
+    "raw T x, " + _GEOMETRY, "T column",
+    """
+    const long long positions = (long long)images * oh * ow;
+    const long long row = i / positions, position = i % positions;
+    const int c = row / (kh * kw), ki = row / kw % kh, kj = row % kw;
+    const long long n = position / (oh * ow);
+    const int y = position / ow % oh, x_out = position % ow;
+    const int in_y = y * sh - ph + ki, in_x = x_out * sw - pw + kj;
+    const bool inside = 0 <= in_y && in_y < height && 0 <= in_x && in_x < width;
+    column = inside ? x[((n * channels + c) * height + in_y) * width + in_x] : (T)0;
+    """,
+    "tinynet_im2col")
+
+_col2im = elementwise(
+    "raw T columns, " + _GEOMETRY, "T grad_x",
+    """
+    const int in_x = i % width, in_y = i / width % height, c = i / ((long long)width * height) % channels;
+    const long long n = i / ((long long)width * height * channels);
+    const long long positions = (long long)images * oh * ow;
+    T sum = 0;
+    for (int ki = 0; ki < kh; ++ki) {
+        const int from_top = in_y + ph - ki;  // = y * sh for the window y that reads row in_y at offset ki
+        if (from_top < 0 || from_top % sh || from_top / sh >= oh) continue;
+        for (int kj = 0; kj < kw; ++kj) {
+            const int from_left = in_x + pw - kj;
+            if (from_left < 0 || from_left % sw || from_left / sw >= ow) continue;
+            const long long row = ((long long)c * kh + ki) * kw + kj;
+            sum += columns[row * positions + (n * oh + from_top / sh) * ow + from_left / sw];
+        }
+    }
+    grad_x = sum;
+    """,
+    "tinynet_col2im")
+
+
+def _geometry(x_shape, kernel, stride, padding):
+    n, c, h, w = x_shape
+    oh, ow = (output_size(size, k, s, p) for size, k, s, p in zip((h, w), kernel, stride, padding))
+    return (c, h, w, *kernel, *stride, *padding, oh, ow, n)
+
+
+def im2col(x, kernel, stride, padding, out):
+    """Write the columns of ``x`` (N, C, H, W) into ``out`` (C*kh*kw, N*oh*ow); returns ``out``."""
+    x = backend.cupy.ascontiguousarray(x)
+    return _im2col(x, *_geometry(x.shape, kernel, stride, padding), out)
+
+
+def col2im(columns, kernel, stride, padding, grad_x):
+    """Write into ``grad_x`` (N, C, H, W, C order) the sum of the column entries read from
+    each of its elements: the gradient of im2col."""
+    return _col2im(columns, *_geometry(grad_x.shape, kernel, stride, padding), grad_x)
