@@ -12,6 +12,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import backend, distributed, functional
+from .reference.cross_entropy import check_target_values
 from .tensor import no_grad
 
 
@@ -54,16 +55,24 @@ def topk_correct(logits, targets, k):
     return int((top == targets[:, None]).any(axis=1).sum())
 
 
+# Reading a number back from a GPU waits for all the work queued before it. Read every
+# step, the loss would leave the GPU idle while Python prepares the next step; so there
+# the loss and the correct predictions stay on the GPU and are read back together every
+# GPU_READ_EVERY steps. On the CPU, where nothing is queued, they are read every step.
+GPU_READ_EVERY = 20
+
+
 def train_epoch(model, loader, optimizer, prepare, first_step=0, on_step=None, progress=True, description="train",
                 totals=None):
     """One pass over ``loader``: forward, loss, backward, update.
 
     ``first_step`` numbers the first batch (steps count across epochs, so NaN
     reports and checkpoints name a unique step); ``on_step(step, loss)`` is called
-    after each update. ``totals`` (see ``new_totals``) is updated in place after each
-    step: pass the saved totals of an interrupted epoch to make the summary cover
-    the whole epoch. Returns the mean loss, accuracy and images per second of the
-    epoch, and the number of steps this call ran.
+    after each update, with the loss as a 0-d array on the model's device. ``totals``
+    (see ``new_totals``) is updated in place as the losses are read back, and always
+    before this function returns or raises: pass the saved totals of an interrupted
+    epoch to make the summary cover the whole epoch. Returns the mean loss, accuracy
+    and images per second of the epoch, and the number of steps this call ran.
     """
     model.train()
     totals = new_totals() if totals is None else totals
@@ -71,25 +80,70 @@ def train_epoch(model, loader, optimizer, prepare, first_step=0, on_step=None, p
     remaining = len(loader) - getattr(loader, "start_batch", 0)  # less when resuming mid-epoch
     bar = tqdm(loader, desc=description, total=remaining, unit="batch", disable=not progress, leave=False,
                dynamic_ncols=True)
-    last = time.perf_counter()
-    for step, (images, labels) in enumerate(bar, start=first_step):
-        x, y = prepare(images, labels, step)
-        logits = model(x)
-        loss = functional.cross_entropy(logits, y)
-        value, correct, count = summed_over_ranks(loss.item(), topk_correct(logits.data, y, 1), len(labels))
-        if not math.isfinite(value):  # every rank sees the same value, so all of them stop here
-            raise NonFiniteLossError(step, value)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        _add(totals, value, correct, count)
-        now = time.perf_counter()
-        totals["seconds"], last = totals["seconds"] + now - last, now
-        bar.set_postfix(loss=f"{value:.3f}", acc=f"{totals['correct'] / totals['seen']:.3f}",
-                        img_s=f"{totals['seen'] / totals['seconds']:.0f}")
-        if on_step is not None:
-            on_step(step, value)
+    unread = UnreadSteps(totals)
+    try:
+        for step, (images, labels) in enumerate(bar, start=first_step):
+            x, y = prepare(images, labels, step)
+            logits = model(x)
+            check_target_values(logits.shape[1], labels)  # on the host, where the GPU need not wait
+            loss = functional.cross_entropy(logits, y)
+            unread.add(step, loss.data, correct_predictions(logits.data, y), len(labels))
+            if unread.due():  # before the update: a NaN found here leaves the weights finite
+                unread.read()
+                bar.set_postfix(loss=f"{unread.last_loss:.3f}", acc=f"{totals['correct'] / totals['seen']:.3f}",
+                                img_s=f"{totals['seen'] / totals['seconds']:.0f}")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if on_step is not None:
+                on_step(step, loss.data)
+    finally:  # also when a stop request or an error leaves the loop: the totals cover every step run
+        unread.read()
     return _summary(totals) | {"steps": step + 1 - first_step}
+
+
+class UnreadSteps:
+    """The steps whose loss and correct predictions are still on the device, read back
+    together into ``totals``, summed over the ranks under mpiexec."""
+
+    def __init__(self, totals):
+        self.totals, self.steps, self.losses, self.corrects, self.counts = totals, [], [], [], []
+        self.last_loss, self.clock = math.nan, time.perf_counter()
+
+    def add(self, step, loss, correct, count):
+        self.steps.append(step)
+        self.losses.append(loss)
+        self.corrects.append(correct)
+        self.counts.append(count)
+
+    def due(self):
+        on_cpu = backend.device_of(self.losses[-1]) == "cpu"
+        return on_cpu or len(self.steps) >= GPU_READ_EVERY
+
+    def read(self):
+        """Add the unread steps to the totals; raise NonFiniteLossError at the first step whose
+        loss is NaN or infinite (every rank reads the same sums, so all of them stop there)."""
+        if not self.steps:
+            return
+        xp = backend.xp_of(self.losses[0])
+        on_device = xp.concatenate([xp.stack(self.losses).astype(xp.float64), xp.stack(self.corrects)])
+        losses, corrects = np.split(backend.to_numpy(on_device), 2)  # one read, one wait
+        counts = np.array(self.counts, np.float64)
+        summed = summed_over_ranks(np.concatenate([losses * counts, corrects, counts]))
+        loss_sums, corrects, counts = np.split(summed, 3)
+        losses = loss_sums / counts
+        steps, self.steps, self.losses, self.corrects, self.counts = self.steps, [], [], [], []
+        for step, loss, correct, count in zip(steps, losses, corrects, counts):
+            if not math.isfinite(loss):
+                raise NonFiniteLossError(step, loss)
+            _add(self.totals, loss, int(correct), int(count))
+        now = time.perf_counter()
+        self.totals["seconds"], self.clock, self.last_loss = self.totals["seconds"] + now - self.clock, now, losses[-1]
+
+
+def correct_predictions(logits, targets):
+    """How many rows have their largest logit at their target, as a 0-d array on their device."""
+    return (logits.argmax(axis=1) == targets).sum()
 
 
 def new_totals():
@@ -125,13 +179,12 @@ def evaluate(model, loader, prepare, crops=1, progress=True):
 EVALUATION_SUMS = ("loss", "correct", "correct5", "seen")
 
 
-def summed_over_ranks(loss, correct, count):
-    """A training step's mean loss, correct predictions and images over the whole global
-    batch, when each of several ranks holds a share of it (unchanged on one process)."""
+def summed_over_ranks(values):
+    """The element-wise sum of a float64 array over every rank (each holds a share of the
+    global batch); the array itself on one process."""
     if distributed.world_size() == 1:
-        return loss, correct, count
-    summed = distributed.all_reduce(np.array([loss * count, correct, count], np.float64))
-    return summed[0] / summed[2], int(summed[1]), int(summed[2])
+        return values
+    return distributed.all_reduce(np.asarray(values, np.float64))
 
 
 def _add(totals, loss, correct, count, normalised=True):

@@ -102,6 +102,7 @@ def _watch(model, step, loss, lr, guard, recorder):
     recording = recorder is not None and recorder.due(step)
     if not (recording or guard.watching(step)):
         return
+    loss = float(loss)  # on a GPU, read back only at the steps that record or watch it
     norms = layer_norms(model)
     if recording:
         recorder.record(step, loss, lr, norms)
