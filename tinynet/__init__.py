@@ -18,7 +18,7 @@ from . import (
     optim,
     shapes,  # noqa: F401  (attaches reshape, permute, indexing ... to Tensor)
 )
-from .backend import device, gpu_available, manual_seed
+from .backend import device, get_float32_matmul_precision, gpu_available, manual_seed, set_float32_matmul_precision
 from .comparisons import allclose, eq, equal, ge, gt, isclose, le, lt, ne
 from .dtypes import float16, float32, float64, get_default_dtype, int8, int16, int32, int64, uint8
 from .factories import (
@@ -55,6 +55,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "Function", "ShapeError", "no_grad", "is_grad_enabled",
     "manual_seed", "gpu_available", "device", "cuda", "distributed", "functional", "nn", "optim",
+    "set_float32_matmul_precision", "get_float32_matmul_precision",
     "use_reference_layers", "reference_layers", "save", "load",
     "cat", "stack", "where", "reshape", "permute", "transpose", "t", "squeeze", "unsqueeze", "flatten", "clone",
     "relu", "exp", "log", "sqrt", "abs", "tanh", "sigmoid", "clamp", "clip", "pow", "maximum", "minimum",

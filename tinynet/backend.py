@@ -139,6 +139,38 @@ def to_numpy(array):
     return to_device(array, "cpu") if device_of(array) == "gpu" else np.asarray(array)
 
 
+# float32 matrix products on the GPU: "highest" computes them in float32; "high" lets cuBLAS
+# round their inputs to TF32 (10 bits of mantissa instead of 23) and run them on the tensor
+# cores, several times faster. PyTorch's names; as there, the CPU is unaffected. Unlike
+# PyTorch, tinynet's convolutions are matrix products too, so this one switch covers them
+# (PyTorch's cuDNN convolutions have their own, torch.backends.cudnn.allow_tf32, on by default).
+MATMUL_PRECISIONS = ("highest", "high")
+_matmul_precision = "highest"
+
+
+def set_float32_matmul_precision(precision):
+    """Like torch.set_float32_matmul_precision: "highest" (float32, the default) or "high" (TF32)."""
+    global _matmul_precision
+    if precision not in MATMUL_PRECISIONS:
+        raise ValueError(f"unknown float32 matmul precision {precision!r}: expected one of {MATMUL_PRECISIONS} "
+                         "('high' allows TF32 on the GPU)")
+    _matmul_precision = precision
+    if gpu_available():
+        _set_cupy_compute_type(precision == "high")
+
+
+def get_float32_matmul_precision():
+    return _matmul_precision
+
+
+def _set_cupy_compute_type(tf32):
+    # CuPy reads its compute type from CUPY_TF32 at the first product, or takes it from this
+    # function, which it has kept since version 8 without giving it a public name.
+    from cupy._core import _routines_linalg as linalg
+
+    linalg.set_compute_type(np.float32, linalg.COMPUTE_TYPE_TF32 if tf32 else linalg.COMPUTE_TYPE_DEFAULT)
+
+
 # Randomness: one generator per device, all restarted by manual_seed, so that
 # initialisation, dropout and everything else drawn from them repeat bit for bit.
 _seed = 0
