@@ -9,13 +9,20 @@ reference layers (tinynet/reference/, the textbook code), which is reported but
 has no target.
 
 Peak memory is measured in fresh subprocesses, one per framework, so neither
-counts the other's buffers: the peak resident set (VmHWM) of a few training
-steps and, for tinynet, the peak of live NumPy arrays with the source lines
-holding the most memory at the end of the forward pass (tracemalloc).
+counts the other's buffers. On the CPU: the peak resident set (VmHWM) of a few
+training steps and, for tinynet, the peak of live NumPy arrays with the source
+lines holding the most memory at the end of the forward pass (tracemalloc). On
+a GPU: the most GPU memory in use by arrays at once (PyTorch's
+max_memory_allocated; for tinynet, CuPy's memory pool counted by a hook), and
+what each framework's pool held from the GPU at the end.
+
+On a GPU, ``--tf32 both`` runs every row twice, with TF32 off and on in both
+frameworks (PyTorch's default is on for its cuDNN convolutions and off for its
+matrix products; tinynet's, off for both).
 
     python bench/alexnet.py                             # seed preset, batch 32: the quick run
     python bench/alexnet.py --preset seed paper --batch 32 128
-    python bench/alexnet.py --device gpu                # CuPy against PyTorch on CUDA
+    python bench/alexnet.py --device gpu --batch 128 --tf32 both   # CuPy against PyTorch on CUDA
 """
 
 import argparse
@@ -67,8 +74,55 @@ def throughput(preset, batch, args):
     return rows, gap
 
 
+def cupy_peak_hook():
+    """A CuPy memory hook that counts the bytes its pool hands out to arrays, and their most at once."""
+    import cupy
+
+    class PeakHook(cupy.cuda.MemoryHook):
+        name = "peak"
+
+        def __init__(self, used):
+            self.used = self.peak = used
+
+        def malloc_postprocess(self, **kwargs):
+            self.used += kwargs["mem_size"]
+            self.peak = max(self.peak, self.used)
+
+        def free_postprocess(self, **kwargs):
+            self.used -= kwargs["mem_size"]
+
+    return PeakHook(cupy.get_default_memory_pool().used_bytes())  # the weights, already there
+
+
+def gpu_child(args):
+    """Run in a subprocess: a few training steps of one framework on the GPU, then print the
+    most memory its arrays took at once, and what its pool held, as JSON."""
+    images, labels = batch_of(args.batch[0])
+    machine.set_tf32(args.tf32 == "on", torch_too=args.child == "torch")
+    if args.child == "tinynet":
+        import cupy
+
+        side = Tinynet(args.preset[0], images, labels, args.device)
+        hook = cupy_peak_hook()
+        with hook:
+            for _ in range(3):
+                side.train_step()
+            cupy.cuda.Device().synchronize()
+        return {"peak_mb": hook.peak / 2**20, "pool_mb": cupy.get_default_memory_pool().total_bytes() / 2**20}
+    import torch
+
+    side = Torch(tinynet_model(args.preset[0], "cpu")[0], images, labels, args.device)
+    for _ in range(3):
+        side.train_step()
+    torch.cuda.synchronize()
+    return {"peak_mb": torch.cuda.max_memory_allocated() / 2**20, "pool_mb": torch.cuda.max_memory_reserved() / 2**20}
+
+
 def child(args):
     """Run in a subprocess: a few training steps of one framework, then print its peak memory as JSON."""
+    if args.device == "gpu":
+        print(json.dumps(gpu_child(args)))
+        return
     images, labels = batch_of(args.batch[0])
     report = {}
     if args.child == "tinynet":
@@ -98,11 +152,17 @@ def child(args):
     print(json.dumps(report))
 
 
-def memory(preset, batch, args):
+def tf32_settings(args):
+    if args.device == "cpu":
+        return ["off"]
+    return ["off", "on"] if args.tf32 == "both" else [args.tf32]
+
+
+def memory(preset, batch, args, tf32="off"):
     reports = {}
     for framework in ("tinynet", "torch"):
         command = [sys.executable, __file__, "--child", framework, "--preset", preset, "--batch", str(batch),
-                   "--threads", str(args.threads), "--device", args.device]
+                   "--threads", str(args.threads), "--device", args.device, "--tf32", tf32]
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         reports[framework] = json.loads(out.strip().splitlines()[-1])
     return reports
@@ -118,6 +178,8 @@ def main():
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--no-reference", action="store_true", help="skip tinynet's reference path")
+    parser.add_argument("--tf32", choices=["off", "on", "both"], default="off",
+                        help="TF32 for both frameworks on a GPU (both: every row twice)")
     parser.add_argument("--child", choices=["tinynet", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.device == "gpu":
@@ -132,17 +194,30 @@ def main():
     print("fast = tinynet's default layers, reference = its textbook layers (tinynet/reference/)\n")
     print(f"{'run':18} {'fast img/s':>10} {'PyTorch':>8} {'ratio':>6} {'(spread)':>12} "
           f"{'reference':>10} {'ratio':>6}")
-    reports = []
-    for preset in args.preset:
-        for batch in args.batch:
-            rows, gap = throughput(preset, batch, args)
-            for name, rate, low, high in rows:
-                reference = rate.get("reference", float("nan"))
-                print(f"{name:18} {rate['fast']:10.1f} {rate['torch']:8.1f} {rate['fast'] / rate['torch']:6.2f} "
-                      f"({low:.2f}-{high:.2f}) {reference:10.1f} {reference / rate['torch']:6.2f}", flush=True)
-            print(f"{'':18} (eval logits agree to {gap:.1e})")
-            if not args.no_memory and args.device == "cpu":
-                reports.append((f"{preset} b{batch} train", memory(preset, batch, args)))
+    reports, gpu_reports = [], []
+    for tf32 in tf32_settings(args):
+        machine.set_tf32(tf32 == "on")
+        for preset in args.preset:
+            for batch in args.batch:
+                rows, gap = throughput(preset, batch, args)
+                for name, rate, low, high in rows:
+                    name += " tf32" * (tf32 == "on")
+                    reference = rate.get("reference", float("nan"))
+                    print(f"{name:18} {rate['fast']:10.1f} {rate['torch']:8.1f} {rate['fast'] / rate['torch']:6.2f} "
+                          f"({low:.2f}-{high:.2f}) {reference:10.1f} {reference / rate['torch']:6.2f}", flush=True)
+                print(f"{'':18} (eval logits agree to {gap:.1e})")
+                if not args.no_memory:
+                    name = f"{preset} b{batch} train" + " tf32" * (tf32 == "on")
+                    (reports if args.device == "cpu" else gpu_reports).append((name, memory(preset, batch, args, tf32)))
+    if gpu_reports:
+        print(f"\n{'GPU memory (MB)':22} {'tinynet peak':>12} {'PyTorch peak':>12} {'ratio':>6} "
+              f"{'tinynet pool':>13} {'PyTorch pool':>13}")
+        for name, report in gpu_reports:
+            ours, theirs = report["tinynet"], report["torch"]
+            ratio = ours["peak_mb"] / theirs["peak_mb"]
+            print(f"{name:22} {ours['peak_mb']:12.0f} {theirs['peak_mb']:12.0f} {ratio:6.2f} "
+                  f"{ours['pool_mb']:13.0f} {theirs['pool_mb']:13.0f}")
+        print("(peak: arrays in use at once; pool: what the framework's memory pool held from the GPU)")
     if reports:
         print(f"\n{'peak memory (MB)':22} {'tinynet RSS':>12} {'PyTorch RSS':>12} {'ratio':>6} {'tinynet arrays':>15}")
         for name, report in reports:

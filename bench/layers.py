@@ -130,14 +130,16 @@ def main():
     parser.add_argument("--threads", type=int, default=len(machine.os.sched_getaffinity(0)))
     parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     parser.add_argument("--only", default="", help="comma-separated layer name prefixes, e.g. conv2,pool")
+    parser.add_argument("--tf32", action="store_true", help="TF32 in both frameworks on a GPU (default: off in both)")
     args = parser.parse_args()
     if args.device == "gpu":
         backend.check_device("gpu")
+        machine.set_tf32(args.tf32)
     note = machine.set_threads(args.threads)
     machine.print_machine(args.device, note)
     tinynet.manual_seed(0)
     torch.manual_seed(0)
-    print(f"AlexNet layers ({args.preset} preset), batch {args.batch}, float32, {args.device}; "
+    print(f"AlexNet layers ({args.preset} preset), batch {args.batch}, float32{' (TF32)' * args.tf32}, {args.device}; "
           f"median of {args.runs} alternating runs after {args.warmup} warm-up")
     print("speed ratio = PyTorch time / tinynet time: >= 1 means tinynet is as fast as PyTorch\n")
     header = f"{'layer':15} {'tn fwd':>8} {'tn bwd':>8} {'pt fwd':>8} {'pt bwd':>8}   {'fwd':>5} {'bwd':>5} {'f+b':>5}"
@@ -157,7 +159,7 @@ def main():
 
 def print_row(name, tn, pt):
     ratios = " ".join(f"{p / t:5.2f}" for t, p in zip(tn, pt))
-    times = " ".join(f"{seconds * 1e3:8.1f}" for seconds in (tn[0], tn[1], pt[0], pt[1]))
+    times = " ".join(f"{seconds * 1e3:8.2f}" for seconds in (tn[0], tn[1], pt[0], pt[1]))
     print(f"{name:15} {times}   {ratios}", flush=True)
 
 

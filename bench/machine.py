@@ -95,6 +95,20 @@ def print_machine(device="cpu", threads_note=""):
     print()
 
 
+def set_tf32(enabled, torch_too=True):
+    """TF32 on or off for the float32 products and convolutions of both frameworks, so that a
+    ratio compares like with like: PyTorch's own default is on for cuDNN's convolutions and
+    off for matrix products; tinynet's convolutions are matrix products, off by default."""
+    import tinynet
+
+    tinynet.set_float32_matmul_precision("high" if enabled else "highest")
+    if torch_too:
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled
+
+
 def synchronize(device):
     """Wait for queued GPU work, so a timer measures it and not just its launch."""
     if device == "gpu":
