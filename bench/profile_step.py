@@ -7,8 +7,13 @@ freed memory back to the host each one is expensive, and the system time shows i
 Then the floor under the convolutions: their GEMMs alone, at the real shapes,
 with nothing else around them. For PyTorch: its own profiler's time per operator.
 
+On a GPU each Function is timed with the GPU synchronised before and after it,
+so its row is the GPU time of its kernels (and the step, run that way, is slower
+than unprofiled); page faults are left out.
+
     python bench/profile_step.py                    # seed preset, batch 32
     python bench/profile_step.py --preset paper --batch 128
+    python bench/profile_step.py --device gpu --batch 128 [--tf32]
 """
 
 import argparse
@@ -20,7 +25,7 @@ import machine
 import numpy as np
 from steps import Tinynet, Torch, batch_of
 
-from tinynet import windows
+from tinynet import backend, windows
 from tinynet.reference.conv import Conv2d
 from tinynet.tensor import Function
 
@@ -34,7 +39,8 @@ def all_functions(cls=Function):
 class StepProfile:
     """Wraps every Function's forward and backward to time them and count page faults."""
 
-    def __init__(self):
+    def __init__(self, device):
+        self.device = device
         self.rows = {}  # "Conv2d 2" -> {"forward": seconds, "backward": seconds, "faults": count}
         self.counts = collections.Counter()
         self.convolutions = []  # (x shape, weight shape, stride, padding, groups, input grad?) of each Conv2d
@@ -54,10 +60,12 @@ class StepProfile:
                 if isinstance(function, Conv2d):
                     self.convolutions.append((arrays[0].shape, arrays[1].shape, function.stride,
                                               function.padding, function.groups, function.needs_input_grad[0]))
+            machine.synchronize(self.device)
             faults, start = minor_faults(), time.perf_counter()
             function.profile_busy = True
             try:
                 result = method(function, *arrays)
+                machine.synchronize(self.device)
             finally:
                 function.profile_busy = False
             row = self.rows[function.profile_label]
@@ -79,14 +87,13 @@ class StepProfile:
         self.convolutions.clear()
 
 
-def time_calls(owner, name):
+def time_calls(owner, name, device):
     """Replace owner.name by a timed version; returns the list its durations go to."""
     method, durations = getattr(owner, name), []
 
     def timed(*args, **kwargs):
-        start = time.perf_counter()
-        result = method(*args, **kwargs)
-        durations.append(time.perf_counter() - start)
+        seconds, result = machine.timed(lambda: method(*args, **kwargs), device)
+        durations.append(seconds)
         return result
 
     setattr(owner, name, timed)
@@ -101,16 +108,16 @@ def system_seconds():
     return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
-def profile_tinynet(side, steps):
-    profile = StepProfile()
+def profile_tinynet(side, steps, device):
+    profile = StepProfile(device)
     profile.install()
-    sgd = time_calls(side.optimizer, "step")
+    sgd = time_calls(side.optimizer, "step", device)
     side.train_step()  # warm-up: scratch buffers and velocities allocated
     sgd.clear()
     totals, wall, system = collections.defaultdict(collections.Counter), 0.0, system_seconds()
     for _ in range(steps):
         profile.reset()
-        seconds, _ = machine.timed(side.train_step)
+        seconds, _ = machine.timed(side.train_step, device)
         wall += seconds
         for label, row in profile.rows.items():
             totals[label].update(row)
@@ -127,7 +134,7 @@ def profile_tinynet(side, steps):
     return profile.convolutions
 
 
-def gemm_floor(convolutions, repeats=3):
+def gemm_floor(convolutions, device, repeats=3):
     """The convolutions' GEMMs alone, at their real shapes and over the whole batch, into
     preallocated outputs: what im2col + GEMM cannot go below (chunking the batch does not
     make them faster)."""
@@ -137,42 +144,48 @@ def gemm_floor(convolutions, repeats=3):
         out_channels, in_per_group, kh, kw = w_shape
         oh, ow = (windows.output_size(size, k, s, p) for size, k, s, p in zip(x_shape[2:], (kh, kw), stride, padding))
         m, k, n = out_channels // groups, in_per_group * kh * kw, x_shape[0] * oh * ow
-        seconds = {name: groups * s for name, s in gemm_seconds(m, k, n, input_grad, repeats).items()}
+        seconds = {name: groups * s for name, s in gemm_seconds(m, k, n, input_grad, device, repeats).items()}
         total += sum(seconds.values())
         flops = 2 * m * k * n * groups
-        print(f"  conv{index}: " + ", ".join(f"{name} {1000 * s:.0f} ms ({flops / s / 1e9:.0f})"
+        print(f"  conv{index}: " + ", ".join(f"{name} {1000 * s:.2f} ms ({flops / s / 1e9:.0f})"
                                              for name, s in seconds.items()))
-    print(f"  all convolution GEMMs: {1000 * total:.0f} ms per step\n")
+    print(f"  all convolution GEMMs: {1000 * total:.1f} ms per step\n")
 
 
-def gemm_seconds(m, k, n, input_grad, repeats):
+def gemm_seconds(m, k, n, input_grad, device, repeats):
     """Median seconds of one group's products, as Conv2d computes them (into reused buffers)."""
-    rng = np.random.default_rng(0)
-    weight, columns, grad = (rng.standard_normal(shape, dtype=np.float32) for shape in ((m, k), (k, n), (m, n)))
-    out, grad_columns = np.empty((m, n), np.float32), np.empty((k, n), np.float32)
-    products = {"forward": lambda: np.matmul(weight, columns, out=out),
+    rng, xp = np.random.default_rng(0), backend.get_xp(device)
+    weight, columns, grad = (xp.asarray(rng.standard_normal(shape, dtype=np.float32))
+                             for shape in ((m, k), (k, n), (m, n)))
+    out, grad_columns = xp.empty((m, n), np.float32), xp.empty((k, n), np.float32)
+    products = {"forward": lambda: xp.matmul(weight, columns, out=out),
                 "weight grad": lambda: (columns @ grad.T).T}  # a small (k, m) result
     if input_grad:
-        products["input grad"] = lambda: np.matmul(weight.T, grad, out=grad_columns)
-    return {name: machine.median([machine.timed(product)[0] for _ in range(repeats)])
+        products["input grad"] = lambda: xp.matmul(weight.T, grad, out=grad_columns)
+    return {name: machine.median([machine.timed(product, device)[0] for _ in range(repeats + 1)][1:])
             for name, product in products.items()}
 
 
-def profile_torch(side, steps):
+def profile_torch(side, steps, device):
+    """PyTorch's profiler: each operator's own time on the CPU, or on the GPU's (device time)."""
     from torch.profiler import ProfilerActivity, profile
 
+    activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * (device == "gpu")
+    own_time = "self_device_time_total" if device == "gpu" else "self_cpu_time_total"
     side.train_step()
+    machine.synchronize(device)
     system, start = system_seconds(), time.perf_counter()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=activities) as prof:
         for _ in range(steps):
             side.train_step()
+        machine.synchronize(device)
     wall, system = time.perf_counter() - start, system_seconds() - system
-    print(f"PyTorch: {1000 * wall / steps:.0f} ms per step under its profiler (mean of {steps}) and "
+    print(f"PyTorch: {1000 * wall / steps:.1f} ms per step under its profiler (mean of {steps}) and "
           f"{1000 * system / steps:.0f} ms of system time\n")
-    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    events = sorted(prof.key_averages(), key=lambda e: getattr(e, own_time), reverse=True)
     print(f"{'operator':40} {'self ms per step':>17}")
     for event in events[:12]:
-        print(f"{event.key:40} {event.self_cpu_time_total / 1000 / steps:17.1f}")
+        print(f"{event.key[:40]:40} {getattr(event, own_time) / 1000 / steps:17.2f}")
 
 
 def main():
@@ -181,17 +194,22 @@ def main():
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=len(machine.os.sched_getaffinity(0)))
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    parser.add_argument("--tf32", action="store_true", help="TF32 in both frameworks on a GPU")
     args = parser.parse_args()
     note = machine.set_threads(args.threads)
-    machine.print_machine("cpu", note)
-    print(f"AlexNet {args.preset} preset, 227x227, batch {args.batch}, float32, cpu: one training step "
-          "(forward, softmax cross-entropy, backward, momentum SGD)\n")
+    if args.device == "gpu":
+        backend.check_device("gpu")
+        machine.set_tf32(args.tf32)
+    machine.print_machine(args.device, note)
+    print(f"AlexNet {args.preset} preset, 227x227, batch {args.batch}, float32{' (TF32)' * args.tf32}, "
+          f"{args.device}: one training step (forward, softmax cross-entropy, backward, momentum SGD)\n")
     images, labels = batch_of(args.batch)
-    ours = Tinynet(args.preset, images, labels, "cpu")
-    theirs = Torch(ours.model, images, labels, "cpu")
-    convolutions = profile_tinynet(ours, args.steps)
-    gemm_floor(convolutions)
-    profile_torch(theirs, args.steps)
+    ours = Tinynet(args.preset, images, labels, args.device)
+    theirs = Torch(ours.model, images, labels, args.device)
+    convolutions = profile_tinynet(ours, args.steps, args.device)
+    gemm_floor(convolutions, args.device)
+    profile_torch(theirs, args.steps, args.device)
 
 
 if __name__ == "__main__":

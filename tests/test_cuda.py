@@ -85,7 +85,7 @@ def test_the_fused_sgd_update_equals_the_array_update(update, nesterov, rng):
     start, grads = rng.standard_normal(1000).astype(np.float32), rng.standard_normal((3, 1000)).astype(np.float32)
     weights = {}
     for device in ("cpu", "gpu"):
-        w = tinynet.nn.Parameter(backend.to_device(start, device))
+        w = tinynet.nn.Parameter(backend.to_device(start.copy(), device))  # on the CPU, not start itself
         sgd = optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=nesterov, update=update)
         for g in grads:  # the first step starts the velocity, the others carry it
             w.grad = backend.to_device(g, device)
@@ -133,3 +133,14 @@ def test_convolution_kernels_handle_a_batch_larger_than_the_column_budget(monkey
         results[device] = backend.to_numpy(xt.grad), backend.to_numpy(wt.grad)
     for gpu, cpu in zip(results["gpu"], results["cpu"]):
         np.testing.assert_allclose(gpu, cpu, rtol=1e-5, atol=1e-5)
+
+
+def test_an_array_too_large_for_32_bit_indices_is_refused_with_what_to_do():
+    from types import SimpleNamespace
+
+    from tinynet.fast.cuda.compile import check_32_bit
+
+    small = SimpleNamespace(size=2**31 - 1)
+    assert check_32_bit(small) is small
+    with pytest.raises(ValueError, match="2,147,483,648 elements.*use a smaller batch"):
+        check_32_bit(SimpleNamespace(size=2**31))

@@ -8,6 +8,18 @@ from ... import backend
 
 TYPE_NAMES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
+# The kernels number elements with 32-bit integers: a GPU divides 64-bit integers in
+# software, many times slower, and im2col divides several times for every element.
+INDEX_LIMIT = 2**31
+
+
+def check_32_bit(array):
+    """``array``, if its elements can be numbered with 32-bit integers; else a clear error."""
+    if array.size >= INDEX_LIMIT:
+        raise ValueError(f"an array of {array.size:,} elements is too large for tinynet's CUDA kernels, which "
+                         f"number elements with 32-bit integers (fewer than 2**31): use a smaller batch")
+    return array
+
 
 def elementwise(in_params, out_params, operation, name):
     """A cupy.ElementwiseKernel, built when first called: one GPU thread per element of

@@ -15,7 +15,7 @@ step: the training loop checks the labels while they are still on the host.)
 """
 
 from ... import backend
-from .compile import elementwise, templated
+from .compile import check_32_bit, elementwise, templated
 
 _SOURCE = r"""
 template <typename T>
@@ -81,12 +81,12 @@ _backward = elementwise(
     "raw T logits, raw T log_sum_exp, raw int64 targets, raw T upstream, raw T total, int32 classes, "
     "int64 ignore_index, int32 per_row, int32 mean", "T grad",
     """
-    const long long r = i / classes;
+    const unsigned int index = i, r = index / classes;
     const long long target = targets[r];
     T row_grad = per_row ? upstream[r] : upstream[0];
     if (mean) row_grad /= total[1];
     const T softmax = exp(logits[i] - log_sum_exp[r]);
-    grad = target == ignore_index ? T(0) : (softmax - (i % classes == target)) * row_grad;
+    grad = target == ignore_index ? T(0) : (softmax - (index % classes == target)) * row_grad;
     """,
     "tinynet_softmax_cross_entropy_backward")
 
@@ -95,7 +95,7 @@ def softmax_cross_entropy(logits, targets, ignore_index):
     """(log_sum_exp, losses, total): each row's log-sum-exp and loss, and [the sum of the kept
     rows' losses, how many rows were kept, their mean]. ``targets`` are int64 on the GPU."""
     cupy = backend.cupy
-    logits = cupy.ascontiguousarray(logits)
+    logits = check_32_bit(cupy.ascontiguousarray(logits))
     rows, classes = logits.shape
     log_sum_exp, losses, total = cupy.empty(rows, logits.dtype), cupy.empty(rows, logits.dtype), \
         cupy.empty(3, logits.dtype)

@@ -7,18 +7,19 @@ without its n shifted copies of the input.
 """
 
 from ... import backend
-from .compile import elementwise
+from .compile import check_32_bit, elementwise
 
 _WINDOW = "int32 channels, int32 plane, int32 before, int32 after, T alpha, T beta"
 
 _forward = elementwise(
     "raw T x, T k, " + _WINDOW, "T out, T scale",
     """
-    const int c = i / plane % channels;
-    const long long first = i - (long long)c * plane;  // the same pixel in channel 0
+    const unsigned int index = i;
+    const int c = index / plane % channels;
+    const unsigned int first = index - c * plane;  // the same pixel in channel 0
     T sum = 0;
     for (int j = max(0, c - before); j <= min(channels - 1, c + after); ++j) {
-        const T a = x[first + (long long)j * plane];
+        const T a = x[first + j * plane];
         sum += a * a;
     }
     scale = k + alpha * sum;
@@ -31,11 +32,12 @@ _forward = elementwise(
 _backward = elementwise(
     "raw T x, raw T scale, raw T grad, " + _WINDOW, "T grad_x",
     """
-    const int c = i / plane % channels;
-    const long long first = i - (long long)c * plane;
+    const unsigned int index = i;
+    const int c = index / plane % channels;
+    const unsigned int first = index - c * plane;
     T through_scale = 0;
     for (int j = max(0, c - after); j <= min(channels - 1, c + before); ++j) {
-        const long long o = first + (long long)j * plane;
+        const unsigned int o = first + j * plane;
         through_scale += grad[o] * x[o] * pow(scale[o], -beta - 1);
     }
     grad_x = grad[i] * pow(scale[i], -beta) - 2 * alpha * beta * x[i] * through_scale;
@@ -51,7 +53,7 @@ def _window(x, size, alpha, beta):
 def local_response_norm(x, size, alpha, beta, k):
     """(out, scale) for x (N, C, H, W); ``alpha`` as the paper writes it (not divided by n)."""
     cupy = backend.cupy
-    x = cupy.ascontiguousarray(x)
+    x = check_32_bit(cupy.ascontiguousarray(x))
     out, scale = cupy.empty_like(x), cupy.empty_like(x)
     return _forward(x, x.dtype.type(k), *_window(x, size, x.dtype.type(alpha), x.dtype.type(beta)), out, scale)
 

@@ -11,15 +11,16 @@ are no atomic adds and the sums are the same on every run.
 
 from ... import backend
 from ...windows import output_size
-from .compile import elementwise
+from .compile import check_32_bit, elementwise
 
 _GEOMETRY = "int32 height, int32 width, int32 kh, int32 kw, int32 sh, int32 sw, int32 ph, int32 pw, int32 oh, int32 ow"
 
 _forward = elementwise(
     "raw T x, " + _GEOMETRY, "T out, int32 winner",
     """
-    const int x_out = i % ow, y_out = i / ow % oh;
-    const long long plane = i / ((long long)oh * ow) * height * width;  // where image n, channel c starts
+    const unsigned int index = i;
+    const int x_out = index % ow, y_out = index / ow % oh;
+    const long long plane = (long long)(index / (oh * ow)) * height * width;  // where image n, channel c starts
     int best = -1;
     T best_value = 0;
     for (int ki = 0; ki < kh; ++ki) {
@@ -43,8 +44,9 @@ _forward = elementwise(
 _backward = elementwise(
     "raw T grad, raw int32 winner, " + _GEOMETRY, "T grad_x",
     """
-    const int x_in = i % width, y_in = i / width % height;
-    const long long windows = i / ((long long)height * width) * oh * ow;  // image n, channel c's first window
+    const unsigned int index = i;
+    const int x_in = index % width, y_in = index / width % height;
+    const long long windows = (long long)(index / (height * width)) * oh * ow;  // image n, channel c's first window
     // Window y covers padded rows y*sh .. y*sh + kh - 1: those that hold row y_in + ph.
     const int top = y_in + ph < kh ? 0 : (y_in + ph - kh) / sh + 1, bottom = min((y_in + ph) / sh, oh - 1);
     const int left = x_in + pw < kw ? 0 : (x_in + pw - kw) / sw + 1, right = min((x_in + pw) / sw, ow - 1);
@@ -67,7 +69,7 @@ def _geometry(x_shape, kernel, stride, padding):
 def max_pool(x, kernel, stride, padding):
     """(out, winner): each window's maximum and the position of the first that holds it."""
     cupy = backend.cupy
-    x = cupy.ascontiguousarray(x)
+    x = check_32_bit(cupy.ascontiguousarray(x))
     geometry = _geometry(x.shape, kernel, stride, padding)
     out = cupy.empty((*x.shape[:2], *geometry[-2:]), x.dtype)
     winner = cupy.empty(out.shape, cupy.int32)
@@ -77,5 +79,5 @@ def max_pool(x, kernel, stride, padding):
 def max_pool_backward(grad, winner, x_shape, kernel, stride, padding):
     """The gradient of the input of shape ``x_shape``: each window's gradient sent to its winner."""
     cupy = backend.cupy
-    grad_x = cupy.empty(x_shape, grad.dtype)
+    grad_x = check_32_bit(cupy.empty(x_shape, grad.dtype))
     return _backward(cupy.ascontiguousarray(grad), winner, *_geometry(x_shape, kernel, stride, padding), grad_x)

@@ -5,7 +5,8 @@ then copy one strided view (im2col) or add kh*kw slices one launch at a time
 (col2im). Here one thread computes one output element: im2col reads the input
 element its column entry comes from (0 in the padding); col2im gathers, for one
 input element, the column entries of every window that read it, so no two
-threads write the same element and the sum needs no atomics.
+threads write the same element and the sum needs no atomics. The index arithmetic
+is 32-bit (see compile.py): convolution chunks its batch to keep the columns small.
 
 Layouts, as in the reference: the input is (N, C, H, W) in C order; the columns
 are (C*kh*kw, N*oh*ow), row (c, i, j) and column (n, y, x) holding the input
@@ -14,7 +15,7 @@ element at row y*sh - ph + i, column x*sw - pw + j of channel c of image n.
 
 from ... import backend
 from ...windows import output_size
-from .compile import elementwise
+from .compile import check_32_bit, elementwise
 
 _GEOMETRY = "int32 channels, int32 height, int32 width, int32 kh, int32 kw, int32 sh, int32 sw, int32 ph, int32 pw, " \
             "int32 oh, int32 ow, int32 images"
@@ -22,22 +23,22 @@ _GEOMETRY = "int32 channels, int32 height, int32 width, int32 kh, int32 kw, int3
 _im2col = elementwise(
     "raw T x, " + _GEOMETRY, "T column",
     """
-    const long long positions = (long long)images * oh * ow;
-    const long long row = i / positions, position = i % positions;
+    const unsigned int index = i, positions = images * oh * ow;
+    const unsigned int row = index / positions, position = index % positions;
     const int c = row / (kh * kw), ki = row / kw % kh, kj = row % kw;
-    const long long n = position / (oh * ow);
-    const int y = position / ow % oh, x_out = position % ow;
+    const int n = position / (oh * ow), y = position / ow % oh, x_out = position % ow;
     const int in_y = y * sh - ph + ki, in_x = x_out * sw - pw + kj;
     const bool inside = 0 <= in_y && in_y < height && 0 <= in_x && in_x < width;
-    column = inside ? x[((n * channels + c) * height + in_y) * width + in_x] : (T)0;
+    column = inside ? x[((long long)(n * channels + c) * height + in_y) * width + in_x] : (T)0;
     """,
     "tinynet_im2col")
 
 _col2im = elementwise(
     "raw T columns, " + _GEOMETRY, "T grad_x",
     """
-    const int in_x = i % width, in_y = i / width % height, c = i / ((long long)width * height) % channels;
-    const long long n = i / ((long long)width * height * channels);
+    const unsigned int index = i;
+    const int in_x = index % width, in_y = index / width % height, c = index / (width * height) % channels;
+    const int n = index / (width * height * channels);
     const long long positions = (long long)images * oh * ow;
     T sum = 0;
     for (int ki = 0; ki < kh; ++ki) {
@@ -46,7 +47,7 @@ _col2im = elementwise(
         for (int kj = 0; kj < kw; ++kj) {
             const int from_left = in_x + pw - kj;
             if (from_left < 0 || from_left % sw || from_left / sw >= ow) continue;
-            const long long row = ((long long)c * kh + ki) * kw + kj;
+            const long long row = (c * kh + ki) * kw + kj;
             sum += columns[row * positions + (n * oh + from_top / sh) * ow + from_left / sw];
         }
     }
@@ -64,10 +65,10 @@ def _geometry(x_shape, kernel, stride, padding):
 def im2col(x, kernel, stride, padding, out):
     """Write the columns of ``x`` (N, C, H, W) into ``out`` (C*kh*kw, N*oh*ow); returns ``out``."""
     x = backend.cupy.ascontiguousarray(x)
-    return _im2col(x, *_geometry(x.shape, kernel, stride, padding), out)
+    return _im2col(x, *_geometry(x.shape, kernel, stride, padding), check_32_bit(out))
 
 
 def col2im(columns, kernel, stride, padding, grad_x):
     """Write into ``grad_x`` (N, C, H, W, C order) the sum of the column entries read from
     each of its elements: the gradient of im2col."""
-    return _col2im(columns, *_geometry(grad_x.shape, kernel, stride, padding), grad_x)
+    return _col2im(check_32_bit(columns), *_geometry(grad_x.shape, kernel, stride, padding), check_32_bit(grad_x))
