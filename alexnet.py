@@ -348,7 +348,7 @@ def train_in(run, args):
                           skip_bad=args.skip_bad, limit=args.limit, progress=not args.quiet and run is not None,
                           statistics=args.statistics, shard=(rank, world_size))
     if args.resume and data.fingerprint != args.fingerprint:
-        raise UsageError(f"the training images in {args.data} are not those the run in {run.path} started with "
+        raise UsageError(f"the training images in {args.data} are not those this run started with "
                          "(files added, removed or renamed): resuming would change its batches; start a new run "
                          "with another --run-dir")
     if data.skipped and run is not None:
@@ -363,7 +363,7 @@ def train_in(run, args):
     model = AlexNet(args.preset, len(data.classes), data.in_channels, args.init).to(args.device)
     if world_size > 1:
         model = distributed.DistributedDataParallel(model)  # rank 0's weights everywhere; gradients averaged
-        tinynet.manual_seed(rank_seed(args.seed, rank))  # each rank its own dropout masks (rank 0 keeps args.seed's)
+        tinynet.manual_seed(rank_seed(args.seed, rank))  # each rank its own dropout masks, seeded by (seed, rank)
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
                           update=args.update)
     scheduler = {"plateau": lambda: optim.ReduceLROnPlateau(optimizer, patience=args.patience),
@@ -394,6 +394,7 @@ def train_in(run, args):
             kept = f"{run.checkpoint} is as the last save left it" if run.checkpoint.exists() else "nothing was saved"
             print(f"\ninterrupted at once: {kept}", file=sys.stderr)
         return 130
+    args.stopped_together = True  # fit ended every rank at the same step (done, or an agreed stop)
     if run is None:
         return 0 if status == "done" else 128 + getattr(signal, status)
     if status != "done":
@@ -808,14 +809,11 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     status = run_command(args)
-    if status not in STOPPED_TOGETHER and distributed.launched_size() > 1:
-        # One rank's failure would leave the others waiting in their next collective.
+    if not (status == 0 or getattr(args, "stopped_together", False)) and distributed.launched_size() > 1:
+        # Any other end of one rank (an error, a Ctrl-C outside the training loop's agreed
+        # stop, a second Ctrl-C) would leave the others waiting in their next collective.
         distributed.abort(status)
     return status
-
-
-# Statuses every rank of an mpiexec run returns at the same point: done, or stopped by a signal.
-STOPPED_TOGETHER = (0, 128 + signal.SIGINT, 128 + signal.SIGTERM)
 
 
 def run_command(args):

@@ -270,8 +270,11 @@ _queued_callbacks = []
 def queue_callback(callback):
     """Call ``callback()`` when the backward pass now running has finished, every leaf's
     ``.grad`` complete. Called from a Function's backward; DistributedDataParallel averages
-    the gradients across processes this way, as PyTorch's does with its engine's queue_callback."""
-    _queued_callbacks.append(callback)
+    the gradients across processes this way, as PyTorch's does with its engine's queue_callback.
+    A callback already queued in this pass is not queued again: a model with two outputs that
+    both reach the loss averages its gradients once."""
+    if callback not in _queued_callbacks:
+        _queued_callbacks.append(callback)
 
 
 def _run_backward(function, grad_output, pending):

@@ -43,18 +43,20 @@ class GradientBuckets:
 
 
 def _group(parameters, bucket_bytes):
-    """Consecutive parameters of one dtype, filled up to bucket_bytes; in reverse order, the
+    """Consecutive parameters of one dtype and device, filled up to bucket_bytes; in reverse order, the
     order in which backward completes their gradients (the last layer's first)."""
     groups, current, current_bytes = [], [], 0
     for parameter in reversed([p for p in parameters if p.requires_grad]):
         nbytes = parameter.numel() * parameter.data.itemsize
-        fits = current and current[0].dtype == parameter.dtype and current_bytes + nbytes <= bucket_bytes
-        if current and not fits:
+        alike = current and current[0].dtype == parameter.dtype and current[0].device == parameter.device
+        if current and not (alike and current_bytes + nbytes <= bucket_bytes):
             groups.append(current)
             current, current_bytes = [], 0
         current.append(parameter)
         current_bytes += nbytes
-    return groups + [current] * bool(current)
+    if current:
+        groups.append(current)
+    return groups
 
 
 def _pack(group, flat):
@@ -71,7 +73,10 @@ def _pack(group, flat):
 def _unpack(flat, group):
     offset = 0
     for parameter in group:
-        size = parameter.numel()
-        # A copy, not a view of the bucket: the next step packs into the same buffer.
-        parameter.grad = flat[offset:offset + size].reshape(parameter.shape).copy()
+        size, averaged = parameter.numel(), flat[offset:offset + parameter.numel()].reshape(parameter.shape)
+        if parameter.grad is not None and parameter.grad.dtype == averaged.dtype:
+            parameter.grad[...] = averaged  # into the gradient's own memory: no new array each step
+        else:
+            # A copy, not a view of the bucket: the next step packs into the same buffer.
+            parameter.grad = averaged.copy()
         offset += size

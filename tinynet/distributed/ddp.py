@@ -28,6 +28,12 @@ class DistributedDataParallel(Module):
     nothing. The wrapped model is ``.module``. Unlike PyTorch's wrapper, this one adds no
     "module." to the names: parameters(), state_dict(), train() and the rest reach the model's
     own, so a checkpoint saved with the wrapper loads without it, and the other way round.
+
+    A parameter that gets no gradient on a rank counts as zeros there, and has the averaged
+    gradient on every rank afterwards, so the optimizer's weight decay moves it like the others
+    (PyTorch's find_unused_parameters leaves such a parameter untouched). A parameter frozen with
+    ``requires_grad_(False)`` is left out altogether. The model's output may be a Tensor or a
+    tuple or list of them.
     """
 
     def __init__(self, module, bucket_mb=DEFAULT_BUCKET_MB, nccl=False):
@@ -55,10 +61,19 @@ class DistributedDataParallel(Module):
         output = self.module(*inputs, **options)
         if self.world_size == 1 or not self.sync_gradients:
             return output
-        # Move 3 is queued by the backward of a marker on the output, so it runs once per
-        # backward pass through this model, after every gradient is complete.
-        return _AverageGradientsAfterBackward.apply(output, model=self) if isinstance(output, Tensor) \
-            and output.requires_grad else output
+        # Move 3 is queued by the backward of a marker on each output Tensor, so it runs once
+        # per backward pass through this model, after every gradient is complete.
+        if isinstance(output, Tensor):
+            return self._marked(output)
+        if isinstance(output, (tuple, list)):
+            return type(output)(self._marked(item) if isinstance(item, Tensor) else item for item in output)
+        raise TypeError(f"DistributedDataParallel averages the gradients through the model's output: expected a "
+                        f"Tensor, or a tuple or list holding Tensors, got {type(output).__name__}")
+
+    def _marked(self, tensor):
+        if not tensor.requires_grad:
+            return tensor
+        return _AverageGradientsAfterBackward.apply(tensor, model=self)
 
     def average_gradients(self):
         """Average every parameter's grad across ranks (what backward does on its own)."""

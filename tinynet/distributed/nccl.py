@@ -6,7 +6,9 @@ cupy.cuda.nccl) reduces in GPU memory over NVLink or the network. MPI still star
 rank 0 makes NCCL's unique id and broadcasts it to the others, as ChainerMN did.
 """
 
-from .process_group import broadcast_object_list, rank, world_size
+import socket
+
+from .process_group import all_gather_object, broadcast_object_list, rank, world_size
 
 
 class NcclAllReduce:
@@ -23,6 +25,7 @@ class NcclAllReduce:
         if not nccl.available:
             raise RuntimeError("this CuPy has no NCCL; leave nccl=False: MPI averages through host memory")
         self.cupy, self.nccl = cupy, nccl
+        check_one_gpu_each(all_gather_object([], (socket.gethostname(), cupy.cuda.Device().id)))
         [unique_id] = broadcast_object_list([nccl.get_unique_id() if rank() == 0 else None])
         self.comm = nccl.NcclCommunicator(world_size(), unique_id, rank())
         self.types = {"float16": nccl.NCCL_FLOAT16, "float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
@@ -34,3 +37,15 @@ class NcclAllReduce:
         self.comm.allReduce(buffer.data.ptr, buffer.data.ptr, buffer.size, self.types[buffer.dtype.name],
                             self.nccl.NCCL_SUM, stream.ptr)
         return buffer
+
+
+def check_one_gpu_each(placements):
+    """Raise if two ranks, given by their (host, GPU id), would share a GPU: NCCL needs a GPU
+    per rank (with fewer GPUs than ranks on a machine, init() hands one to several)."""
+    seen = {}
+    for each, placement in enumerate(placements):
+        if placement in seen:
+            host, gpu = placement
+            raise RuntimeError(f"ranks {seen[placement]} and {each} both use GPU {gpu} of {host}: NCCL needs a GPU "
+                               "per rank; start as many ranks per machine as it has GPUs, or leave nccl=False")
+        seen[placement] = each
