@@ -348,7 +348,8 @@ def train_in(run, args):
                           skip_bad=args.skip_bad, limit=args.limit, progress=not args.quiet and run is not None,
                           statistics=args.statistics, shard=(rank, world_size))
     if args.resume and data.fingerprint != args.fingerprint:
-        raise UsageError(f"the training images in {args.data} are not those this run started with "
+        this_run = f"the run in {run.path}" if run is not None else "this run"  # ranks > 0 hold no folder
+        raise UsageError(f"the training images in {args.data} are not those {this_run} started with "
                          "(files added, removed or renamed): resuming would change its batches; start a new run "
                          "with another --run-dir")
     if data.skipped and run is not None:
