@@ -13,7 +13,7 @@ import alexnet
 import tinynet
 import tinynet.functional as F
 from tinynet import Tensor, backend, fast, layer_paths, optim, reference
-from tinynet.fast import workspace
+from tinynet.fast import winograd, workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("recycle_every_array")
@@ -184,6 +184,9 @@ LAYER_CASES = {
         lambda x, w, b: F.conv2d(x, w, b, stride=4), [(2, 3, 31, 31), (8, 3, 11, 11), (8,)]),
     "conv2-like (5x5 pad 2, groups 2)": (
         lambda x, w, b: F.conv2d(x, w, b, padding=2, groups=2), [(3, 8, 9, 9), (12, 4, 5, 5), (12,)]),
+    "conv3-like (3x3 pad 1: Winograd, odd output size)": (
+        lambda x, w, b: F.conv2d(x, w, b, padding=1), [(2, 6, 7, 8), (8, 6, 3, 3), (8,)]),
+    "3x3, groups 2, no padding (Winograd)": (lambda x, w: F.conv2d(x, w, groups=2), [(3, 4, 6, 9), (6, 2, 3, 3)]),
     "conv (non-square, no bias)": (
         lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(1, 0)), [(2, 4, 7, 6), (6, 4, 3, 2)]),
     "max pool 3x3/2": (lambda x: F.max_pool2d(x, 3, 2), [(2, 5, 13, 13)]),
@@ -234,6 +237,34 @@ def test_kept_columns_serve_a_gradient_of_another_dtype(monkeypatch, rng):
     out.backward(upstream.astype(np.float32))
     np.testing.assert_allclose(from_float64[0], x.grad, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(from_float64[1], w.grad, rtol=1e-5, atol=1e-5)
+
+
+# -- Winograd's F(2x2, 3x3) on the fast path -------------------------------------------------
+
+
+def test_the_winograd_transforms_correlate_a_tile_exactly(rng):
+    """y = A^T ((G g) * (B^T d)) is the correlation of 4 inputs with 3 taps (Lavin and Gray, eq. 5)."""
+    a_t, g, b_t = (np.array(t, dtype=np.float64) for t in (winograd.A_T, winograd.G, winograd.B_T))
+    for _ in range(5):
+        d, taps = rng.standard_normal(4), rng.standard_normal(3)
+        np.testing.assert_allclose(a_t @ ((g @ taps) * (b_t @ d)), [d[0:3] @ taps, d[1:4] @ taps], rtol=1e-14)
+
+
+@pytest.mark.parametrize("kernel, stride, expected", [(3, 1, True), (3, 2, False), (5, 1, False), (11, 4, False)])
+def test_stride_1_3x3_convolutions_on_the_cpu_take_winograd(kernel, stride, expected, rng):
+    x = Tensor(f32(rng, 2, 3, 13, 13), requires_grad=True)
+    out = F.conv2d(x, Tensor(f32(rng, 4, 3, kernel, kernel)), stride=stride, padding=1)
+    assert isinstance(out.creator, fast.Conv2d) and out.creator.winograd is expected
+
+
+def test_winograd_without_gradients_equals_the_reference(rng):
+    """Under no_grad nothing is kept for backward: the tiles go through a scratch buffer."""
+    x, w = f32(rng, 3, 5, 9, 10), f32(rng, 6, 5, 3, 3)
+    with tinynet.no_grad():
+        fast_out = F.conv2d(Tensor(x), Tensor(w), padding=1).numpy()
+        with tinynet.reference_layers():
+            reference_out = F.conv2d(Tensor(x), Tensor(w), padding=1).numpy()
+    assert_paths_agree([fast_out], [reference_out])
 
 
 def alexnet_steps(preset, images, labels, device):
@@ -350,12 +381,14 @@ def test_gradients_kept_from_an_earlier_step_are_not_overwritten(rng):
     np.testing.assert_allclose(layer.weight.grad, 2 * expected, rtol=1e-6)
 
 
-def test_a_retained_graph_gives_the_same_gradients_twice_on_the_fast_path(rng):
-    """The fast convolution overwrites its kept columns with their gradient; a second
-    backward through the same graph must recompute them, not read gradients as inputs."""
+@pytest.mark.parametrize("stride", [1, 2], ids=["Winograd", "im2col"])
+def test_a_retained_graph_gives_the_same_gradients_twice_on_the_fast_path(rng, stride):
+    """The fast convolution overwrites what it kept (im2col's columns, Winograd's input
+    tiles) with their gradient; a second backward through the same graph must compute
+    them again, not read gradients as inputs."""
     x = Tensor(f32(rng, 2, 3, 9, 9), requires_grad=True)
     w = Tensor(f32(rng, 4, 3, 3, 3), requires_grad=True)
-    out = F.conv2d(x, w, padding=1)
+    out = F.conv2d(x, w, stride=stride, padding=1)
     out.backward(np.ones(out.shape, np.float32), retain_graph=True)
     first = x.grad.copy(), w.grad.copy()
     x.grad = w.grad = None

@@ -1,7 +1,8 @@
-"""Convolution by im2col + GEMM with the work buffers kept between steps.
+"""Convolution by im2col + GEMM, or by Winograd's algorithm, with the work buffers kept between steps.
 
 The same numbers as the reference Conv2d (tinynet/reference/conv.py), computed
-with what measured faster on a 2-core CPU: the columns kept for backward in a
+with what measured faster on a 2-core CPU: stride-1 3x3 kernels by Winograd's
+F(2x2, 3x3) (winograd.py), the others by im2col, with the columns kept for backward in a
 recycled array, or, for a batch whose columns exceed a memory budget, convolved
 in chunks through one reused buffer; the weight gradient's product transposed
 for OpenBLAS; the columns overwritten by their own gradient once the weight
@@ -15,7 +16,7 @@ import numpy as np
 from .. import backend
 from ..reference import conv as reference
 from ..windows import check_conv_input, kernel_offsets, pad, padded_size, receptive_fields, unpad, window_grid
-from . import workspace
+from . import winograd, workspace
 from .cuda import windows as cuda_windows
 from .workspace import scratch
 
@@ -86,13 +87,52 @@ class InputGradient:
 class Conv2d(reference.Conv2d):
     def forward(self, x, weight, *bias):
         check_conv_input(x.shape, weight.shape, self.padding, self.groups)
+        # A stride-1 3x3 kernel on the CPU (conv3-5) takes Winograd's F(2x2, 3x3), with
+        # 4/9 of im2col's multiplications: a seed training step at batch 32 measured
+        # 1204 -> 1028 ms with OpenBLAS's AVX2 kernels, 807 -> 747 ms with its AVX-512
+        # ones. Every other convolution takes im2col.
+        self.winograd = winograd.suits(x, weight.shape, self.stride)
+        if self.winograd:
+            out, kept = winograd.forward(x, weight, self.padding, self.groups, keep=any(self.needs_input_grad))
+            self.save_for_backward(x, weight, kept)
+            out = out.reshape(out.shape[0], -1)
+        else:
+            out = self._im2col_forward(x, weight)
+        if bias:
+            out += bias[0][:, None]
+        # (N, C, H, W) as a transposed view of the (C, N*H*W) output: every consumer
+        # reads strided arrays, and a copy into C order would cost a pass over the
+        # output (measured: 15 ms of a forward pass at batch 32).
+        n, (oh, ow) = x.shape[0], self._output_size(x.shape, weight.shape)
+        return out.reshape(weight.shape[0], n, oh, ow).transpose(1, 0, 2, 3)
+
+    def backward(self, grad):
+        x, weight, kept = self.saved_arrays
+        # What forward kept is overwritten by its gradient below: a second backward
+        # through this graph (retain_graph=True) computes it again from x.
+        self.saved_arrays = (x, weight, None)
+        if self.winograd:
+            if kept is None:
+                _, kept = winograd.forward(x, weight, self.padding, self.groups, keep=True)
+            grad_x, grad_weight = winograd.backward(grad, kept, x.shape, weight.shape, self.padding, self.groups,
+                                                    self.needs_input_grad[0])
+        else:
+            grad_x, grad_weight = self._im2col_backward(grad, x, weight, kept)
+        grad_bias = (grad.sum(axis=(0, 2, 3)),) if len(self.inputs) == 3 else ()
+        return (grad_x, grad_weight) + grad_bias
+
+    def _output_size(self, x_shape, weight_shape):
+        return window_grid(padded_size(x_shape, self.padding), weight_shape[2:], self.stride)
+
+    def _im2col_forward(self, x, weight):
+        """The output as (C, N*H*W), computed chunk by chunk; the columns kept for backward."""
         xp = backend.xp_of(x)
-        n, (out_channels, _, kh, kw) = x.shape[0], weight.shape
+        n, out_channels = x.shape[0], weight.shape[0]
         padded_shape = padded_size(x.shape, self.padding)
-        oh, ow = window_grid(padded_shape, (kh, kw), self.stride)
+        oh, ow = self._output_size(x.shape, weight.shape)
         chunks = list(self._batch_chunks(padded_shape, weight.shape, x.dtype))
         # Keep the columns for backward when they fit the budget in one piece:
-        # recomputing them costs an im2col pass (34 ms for conv2 at batch 32). Not
+        # recomputing them costs an im2col pass (40 ms for conv1 at batch 32). Not
         # on a GPU, where that pass takes a fraction of a millisecond and memory is
         # what runs short (conv3's columns are 199 MB at batch 128).
         keep = len(chunks) == 1 and any(self.needs_input_grad) and xp is np
@@ -103,18 +143,9 @@ class Conv2d(reference.Conv2d):
                 w_group = weight[outs].reshape(outs.stop - outs.start, -1)
                 xp.matmul(w_group, columns[rows], out=out[outs, positions])
         self.save_for_backward(x, weight, columns if keep else None)
-        if bias:
-            out += bias[0][:, None]
-        # (N, C, H, W) as a transposed view of the GEMM's (C, N*H*W) output: every
-        # consumer reads strided arrays, and a copy into C order would cost a pass
-        # over the output (measured: 15 ms of a forward pass at batch 32).
-        return out.reshape(out_channels, n, oh, ow).transpose(1, 0, 2, 3)
+        return out
 
-    def backward(self, grad):
-        x, weight, kept_columns = self.saved_arrays
-        # The kept columns are overwritten by their gradient below: a second
-        # backward through this graph (retain_graph=True) recomputes them from x.
-        self.saved_arrays = (x, weight, None)
+    def _im2col_backward(self, grad, x, weight, kept_columns):
         xp = backend.xp_of(grad)
         out_channels = weight.shape[0]
         n = x.shape[0]
@@ -132,8 +163,7 @@ class Conv2d(reference.Conv2d):
             self._backward_chunk(columns, grad_rows[:, positions], weight, grad_weight)
             if grad_x is not None:  # the columns now hold their own gradient
                 grad_x.add(columns, images)
-        grad_bias = (grad.sum(axis=(0, 2, 3)),) if len(self.inputs) == 3 else ()
-        return (grad_x.result() if grad_x is not None else None, grad_weight) + grad_bias
+        return (grad_x.result() if grad_x is not None else None), grad_weight
 
     def _backward_chunk(self, columns, grad_rows, weight, grad_weight):
         """Add this chunk's share to the weight gradient; then, if the input needs a
