@@ -187,6 +187,10 @@ LAYER_CASES = {
     "conv3-like (3x3 pad 1: Winograd, odd output size)": (
         lambda x, w, b: F.conv2d(x, w, b, padding=1), [(2, 6, 7, 8), (8, 6, 3, 3), (8,)]),
     "3x3, groups 2, no padding (Winograd)": (lambda x, w: F.conv2d(x, w, groups=2), [(3, 4, 6, 9), (6, 2, 3, 3)]),
+    "3x3, padding (0, 1) (Winograd)": (lambda x, w: F.conv2d(x, w, padding=(0, 1)), [(2, 3, 7, 5), (4, 3, 3, 3)]),
+    "3x3, padding (2, 0) (Winograd)": (lambda x, w: F.conv2d(x, w, padding=(2, 0)), [(2, 3, 4, 6), (4, 3, 3, 3)]),
+    "3x3 on a 1x1 image, batch 1 (Winograd)": (lambda x, w: F.conv2d(x, w, padding=1), [(1, 2, 1, 1), (3, 2, 3, 3)]),
+    "3x3 on a 2x5 image, batch 1 (Winograd)": (lambda x, w: F.conv2d(x, w, padding=1), [(1, 2, 2, 5), (3, 2, 3, 3)]),
     "conv (non-square, no bias)": (
         lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(1, 0)), [(2, 4, 7, 6), (6, 4, 3, 2)]),
     "max pool 3x3/2": (lambda x: F.max_pool2d(x, 3, 2), [(2, 5, 13, 13)]),
@@ -255,6 +259,29 @@ def test_stride_1_3x3_convolutions_on_the_cpu_take_winograd(kernel, stride, expe
     x = Tensor(f32(rng, 2, 3, 13, 13), requires_grad=True)
     out = F.conv2d(x, Tensor(f32(rng, 4, 3, kernel, kernel)), stride=stride, padding=1)
     assert isinstance(out.creator, fast.Conv2d) and out.creator.winograd is expected
+
+
+def test_integer_convolutions_stay_exact():
+    """G holds halves, which integers cannot: an integer 3x3 convolution takes im2col."""
+    x, w = np.arange(2 * 3 * 5 * 5).reshape(2, 3, 5, 5), np.arange(4 * 3 * 3 * 3).reshape(4, 3, 3, 3) % 5 - 2
+    fast_function = fast.Conv2d(padding=1)
+    fast_out = fast_function(Tensor(x), Tensor(w)).numpy()
+    assert fast_function.winograd is False
+    with tinynet.reference_layers():
+        np.testing.assert_array_equal(fast_out, F.conv2d(Tensor(x), Tensor(w), padding=1).numpy())
+
+
+def test_winograd_with_only_the_weights_needing_a_gradient_equals_the_reference(rng):
+    """conv1's case: the images need no gradient, so the kept tiles are not overwritten."""
+    x, w = f32(rng, 2, 3, 8, 7), f32(rng, 5, 3, 3, 3)
+    results = {}
+    for path in layer_paths.PATHS:
+        with tinynet.reference_layers(path == "reference"):
+            weight = Tensor(w.copy(), requires_grad=True)
+            out = F.conv2d(Tensor(x), weight, padding=1)
+            out.backward(np.ones(out.shape, np.float32))
+            results[path] = [out.numpy(), weight.grad]
+    assert_paths_agree(results["fast"], results["reference"])
 
 
 def test_winograd_without_gradients_equals_the_reference(rng):

@@ -93,8 +93,13 @@ def test_the_papers_split_on_two_ranks_equals_one_process():
 
 
 def test_the_split_with_the_papers_own_lrn_per_gpu_is_another_function():
-    """Without the border channels, each rank's LRN sees fewer neighbours: the result differs."""
+    """Without the border channels, each rank's LRN sees fewer neighbours: the result differs.
+
+    At the paper's initial weights LRN's denominator is almost k, so the difference is small
+    (7e-5 of conv2's gradient, measured) but far above the 1e-6 that rounding alone leaves
+    between the split with the border exchange and one process. A max-pooling winner or a
+    ReLU mask that the change flips would make it larger still."""
     result = run_two_ranks(SPLIT, "--batch", "2", "--lrn", "own")
     assert result.returncode == 0, result.stdout + result.stderr
     worst = float(re.search(r"^worst: (\S+)$", result.stdout, re.MULTILINE).group(1))
-    assert worst > 1e-3, result.stdout
+    assert worst > 1e-5, result.stdout

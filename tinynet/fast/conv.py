@@ -91,7 +91,7 @@ class Conv2d(reference.Conv2d):
         # 4/9 of im2col's multiplications: a seed training step at batch 32 measured
         # 1204 -> 1028 ms with OpenBLAS's AVX2 kernels, 807 -> 747 ms with its AVX-512
         # ones. Every other convolution takes im2col.
-        self.winograd = winograd.suits(x, weight.shape, self.stride)
+        self.winograd = winograd.suits(x, weight, self.stride)
         if self.winograd:
             out, kept = winograd.forward(x, weight, self.padding, self.groups, keep=any(self.needs_input_grad))
             self.save_for_backward(x, weight, kept)
@@ -108,12 +108,13 @@ class Conv2d(reference.Conv2d):
 
     def backward(self, grad):
         x, weight, kept = self.saved_arrays
-        # What forward kept is overwritten by its gradient below: a second backward
-        # through this graph (retain_graph=True) computes it again from x.
+        # What forward kept is overwritten by its gradient below, if the input needs one,
+        # and dropped either way: a second backward through this graph
+        # (retain_graph=True) computes it again from x.
         self.saved_arrays = (x, weight, None)
         if self.winograd:
             if kept is None:
-                _, kept = winograd.forward(x, weight, self.padding, self.groups, keep=True)
+                kept = winograd.transformed_operands(x, weight, self.padding)
             grad_x, grad_weight = winograd.backward(grad, kept, x.shape, weight.shape, self.padding, self.groups,
                                                     self.needs_input_grad[0])
         else:
