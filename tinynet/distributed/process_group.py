@@ -18,6 +18,7 @@ which then stops the others.
 import os
 import shutil
 import sys
+import time
 
 import numpy as np
 
@@ -245,6 +246,12 @@ def all_gather_object(object_list, obj):
     return object_list
 
 
+# How long a rank waits before aborting the job, so that the launcher passes on what the
+# rank has just printed: MPICH's mpiexec may drop output still in a rank's pipe when an
+# abort tears the job down (seen once: an error message lost, the job's stderr empty).
+ABORT_GRACE_S = 0.5
+
+
 def abort(code=1, message=None):
     """Stop every rank of the job now: what one rank does when it cannot go on, rather than
     leave the others waiting for it in a collective. ``message`` goes to stderr first."""
@@ -252,6 +259,9 @@ def abort(code=1, message=None):
     if message:
         print(message, file=sys.stderr, flush=True)
     if world.size > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        time.sleep(ABORT_GRACE_S)
         world.comm.Abort(code)
     sys.exit(code)
 
