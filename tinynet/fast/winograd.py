@@ -75,26 +75,23 @@ def output_size(x_shape, padding):
 def forward(x, weight, padding, groups, keep):
     """The convolution's output as a (C_out, N, oh, ow) array, and what backward needs: if
     ``keep``, V and U, the input tiles and the kernels in the Winograd domain; else None."""
-    out_channels, dtype = weight.shape[0], np.result_type(x, weight)
-    n, c = x.shape[:2]
-    oh, ow = output_size(x.shape, padding)
-    positions = n * tiles_along(oh) * tiles_along(ow)
-    shape = (TILE * TILE, c, positions)
-    transformed = workspace.empty(np, shape, dtype) if keep else scratch(np, "winograd_inputs", shape, dtype)
-    input_transform(x, padding, transformed)
-    kernels = kernel_transform(weight, dtype)
-    products = scratch(np, "winograd_work", (TILE * TILE, out_channels, positions), dtype)
+    transformed, kernels = transformed_operands(x, weight, padding, keep)
+    (c, positions), out_channels = transformed.shape[1:], weight.shape[0]
+    products = scratch(np, "winograd_work", (TILE * TILE, out_channels, positions), transformed.dtype)
     for ins, outs in group_slices(c, out_channels, groups):
         np.matmul(kernels[:, outs], transformed[:, ins], out=products[:, outs])
-    out = output_transform(products, (out_channels, n, oh, ow))
+    out = output_transform(products, (out_channels, x.shape[0], *output_size(x.shape, padding)))
     return out, ((transformed, kernels) if keep else None)
 
 
-def transformed_operands(x, weight, padding):
-    """(V, U) as forward keeps them, for a second backward through a retained graph."""
-    oh, ow = output_size(x.shape, padding)
-    dtype = np.result_type(x, weight)
-    transformed = workspace.empty(np, (TILE * TILE, x.shape[1], x.shape[0] * tiles_along(oh) * tiles_along(ow)), dtype)
+def transformed_operands(x, weight, padding, keep=True):
+    """(V, U): the input tiles (16, C, N*th*tw) and the kernels (16, C_out, C_in/groups) in the
+    Winograd domain, in the dtype of x and weight together. V in recycled memory if ``keep``
+    (for backward), else in a scratch buffer."""
+    n, c = x.shape[:2]
+    th, tw = (tiles_along(size) for size in output_size(x.shape, padding))
+    shape, dtype = (TILE * TILE, c, n * th * tw), np.result_type(x, weight)
+    transformed = workspace.empty(np, shape, dtype) if keep else scratch(np, "winograd_inputs", shape, dtype)
     return input_transform(x, padding, transformed), kernel_transform(weight, dtype)
 
 
