@@ -72,6 +72,14 @@ def kernel_offsets(kernel, stride, grid):
             yield i, j, slice(i, i + sh * oh, sh), slice(j, j + sw * ow, sw)
 
 
+def group_slices(in_size, out_size, groups):
+    """For each of ``groups`` groups of a convolution, its slice of the ``in_size`` inputs
+    (channels, or rows of im2col's columns) and of the ``out_size`` output channels."""
+    ins, outs = in_size // groups, out_size // groups
+    for g in range(groups):
+        yield slice(g * ins, (g + 1) * ins), slice(g * outs, (g + 1) * outs)
+
+
 def check_conv_input(x_shape, weight_shape, padding, groups):
     out_channels, in_per_group, kh, kw = weight_shape
     expected = f"(N, {in_per_group * groups}, H, W) with H + 2*{padding[0]} >= {kh} and W + 2*{padding[1]} >= {kw}"

@@ -33,7 +33,8 @@ from functools import cache
 
 import numpy as np
 
-from ..windows import kernel_offsets, receptive_fields
+from .. import backend
+from ..windows import group_slices, kernel_offsets, padded_size, receptive_fields, window_grid
 from . import workspace
 from .workspace import scratch
 
@@ -51,7 +52,7 @@ def suits(x, weight, stride):
     """Whether a convolution takes this path: floating-point NumPy arrays, stride 1, a 3x3
     kernel. (On a GPU im2col's CUDA kernels measured fast enough, and memory is short.
     Integers stay with im2col: G's halves would round to 0.)"""
-    return (isinstance(x, np.ndarray) and tuple(stride) == (1, 1) and tuple(weight.shape[2:]) == (KERNEL, KERNEL)
+    return (backend.xp_of(x) is np and tuple(stride) == (1, 1) and tuple(weight.shape[2:]) == (KERNEL, KERNEL)
             and all(np.issubdtype(a.dtype, np.floating) for a in (x, weight)))
 
 
@@ -68,8 +69,12 @@ def tiles_along(size):
 
 
 def output_size(x_shape, padding):
-    _, _, h, w = x_shape
-    return h + 2 * padding[0] - KERNEL + 1, w + 2 * padding[1] - KERNEL + 1
+    return window_grid(padded_size(x_shape, padding), (KERNEL, KERNEL), (1, 1))
+
+
+def tiled_size(th, tw):
+    """The padded input that th x tw tiles read: 2 apart, each 4 wide."""
+    return OUTPUT_TILE * th + TILE - OUTPUT_TILE, OUTPUT_TILE * tw + TILE - OUTPUT_TILE
 
 
 def forward(x, weight, padding, groups, keep):
@@ -103,8 +108,7 @@ def input_transform(x, padding, out):
     th, tw = (tiles_along(size) for size in output_size(x.shape, padding))
     # Padded on the far side beyond the layer's own padding when an odd output
     # size leaves the last tile half outside: those outputs are computed and cut off.
-    padded_size = (OUTPUT_TILE * th + KERNEL - 1, OUTPUT_TILE * tw + KERNEL - 1)
-    padded = scratch(np, "winograd_image", (n, c, *padded_size), dtype)
+    padded = scratch(np, "winograd_image", (n, c, *tiled_size(th, tw)), dtype)
     padded.fill(0)
     padded[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w] = x
     gathered = scratch(np, "winograd_work", (TILE, TILE, c, n, th, tw), dtype)
@@ -182,8 +186,7 @@ def input_gradient(grad_transformed, x_shape, padding):
     b_t, _, _ = transforms(grad_transformed.dtype)
     grad_tiles = scratch(np, "winograd_work", (TILE, TILE, c, n, th, tw), grad_transformed.dtype)
     np.matmul(b_t.T, grad_transformed.reshape(TILE * TILE, -1), out=grad_tiles.reshape(TILE * TILE, -1))
-    padded_size = (OUTPUT_TILE * th + KERNEL - 1, OUTPUT_TILE * tw + KERNEL - 1)
-    image = scratch(np, "winograd_image", (c, n, *padded_size), grad_tiles.dtype)
+    image = scratch(np, "winograd_image", (c, n, *tiled_size(th, tw)), grad_tiles.dtype)
     image.fill(0)
     for i, j, rows, cols in kernel_offsets((TILE, TILE), (OUTPUT_TILE, OUTPUT_TILE), (th, tw)):
         image[:, :, rows, cols] += grad_tiles[i, j]
@@ -191,9 +194,3 @@ def input_gradient(grad_transformed, x_shape, padding):
     grad_x[...] = image[:, :, padding[0] : padding[0] + h, padding[1] : padding[1] + w].transpose(1, 0, 2, 3)
     return grad_x
 
-
-def group_slices(in_channels, out_channels, groups):
-    """For each group: its input channels and its output channels."""
-    ins, outs = in_channels // groups, out_channels // groups
-    for k in range(groups):
-        yield slice(k * ins, (k + 1) * ins), slice(k * outs, (k + 1) * outs)
