@@ -98,8 +98,8 @@ class Conv2d(reference.Conv2d):
         check_conv_input(x.shape, weight.shape, self.padding, self.groups)
         # A stride-1 3x3 kernel on the CPU (conv3-5) takes Winograd's F(2x2, 3x3), with
         # 4/9 of im2col's multiplications: a seed training step at batch 32 measured
-        # 1204 -> 1028 ms with OpenBLAS's AVX2 kernels, 807 -> 747 ms with its AVX-512
-        # ones. Every other convolution takes im2col.
+        # 12-13% shorter with OpenBLAS's AVX2 kernels, 2-7% with its AVX-512 ones
+        # (bench/winograd.py). Every other convolution takes im2col.
         self.winograd = winograd.suits(x, weight, self.stride)
         if self.winograd:
             out, kept = winograd.forward(x, weight, self.padding, self.groups, keep=any(self.needs_input_grad))
