@@ -67,6 +67,10 @@ CASES = {
         lambda x, w, b: F.conv2d(x, w, b, groups=2),
         [normal(2, 4, 6, 5), normal(4, 2, 3, 3), normal(4)],
     ),
+    "conv2d (5x6 stride 1, padding (2, 3), groups=2: the DFT on the fast path)": (
+        lambda x, w, b: F.conv2d(x, w, b, padding=(2, 3), groups=2),
+        [normal(2, 4, 6, 5), normal(4, 2, 5, 6), normal(4)],
+    ),
     "conv2d (groups=2, non-square kernel, no bias)": (
         lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(1, 0), groups=2),
         [normal(2, 4, 7, 6), normal(6, 2, 3, 2)],

@@ -13,7 +13,8 @@ import alexnet
 import tinynet
 import tinynet.functional as F
 from tinynet import Tensor, backend, fast, layer_paths, optim, reference
-from tinynet.fast import winograd, workspace
+from tinynet.fast import fourier, winograd, workspace
+from tinynet.windows import pair
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("recycle_every_array")
@@ -191,6 +192,13 @@ LAYER_CASES = {
     "3x3, padding (2, 0) (Winograd)": (lambda x, w: F.conv2d(x, w, padding=(2, 0)), [(2, 3, 4, 6), (4, 3, 3, 3)]),
     "3x3 on a 1x1 image, batch 1 (Winograd)": (lambda x, w: F.conv2d(x, w, padding=1), [(1, 2, 1, 1), (3, 2, 3, 3)]),
     "3x3 on a 2x5 image, batch 1 (Winograd)": (lambda x, w: F.conv2d(x, w, padding=1), [(1, 2, 2, 5), (3, 2, 3, 3)]),
+    "5x5, padding (1, 3), even transform length (DFT)": (
+        lambda x, w: F.conv2d(x, w, padding=(1, 3)), [(2, 3, 7, 7), (4, 3, 5, 5)]),
+    "5x7, no padding, odd transform lengths (DFT)": (
+        lambda x, w, b: F.conv2d(x, w, b), [(2, 3, 9, 11), (4, 3, 5, 7), (4,)]),
+    "6x6, padding 4, more than half the kernel (DFT)": (
+        lambda x, w: F.conv2d(x, w, padding=4), [(1, 2, 4, 5), (3, 2, 6, 6)]),
+    "5x5 on a 1x1 image, batch 1 (DFT)": (lambda x, w: F.conv2d(x, w, padding=2), [(1, 2, 1, 1), (3, 2, 5, 5)]),
     "conv (non-square, no bias)": (
         lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(1, 0)), [(2, 4, 7, 6), (6, 4, 3, 2)]),
     "max pool 3x3/2": (lambda x: F.max_pool2d(x, 3, 2), [(2, 5, 13, 13)]),
@@ -254,26 +262,33 @@ def test_the_winograd_transforms_correlate_a_tile_exactly(rng):
         np.testing.assert_allclose(a_t @ ((g @ taps) * (b_t @ d)), [d[0:3] @ taps, d[1:4] @ taps], rtol=1e-14)
 
 
-@pytest.mark.parametrize("kernel, stride, expected", [(3, 1, True), (3, 2, False), (5, 1, False), (11, 4, False)])
-def test_stride_1_3x3_convolutions_on_the_cpu_take_winograd(kernel, stride, expected, rng):
+@pytest.mark.parametrize("kernel, stride, expected", [
+    (3, 1, winograd), (3, 2, None), (5, 1, fourier), ((5, 7), 1, fourier), ((3, 5), 1, None), (11, 4, None),
+    (1, 1, None),
+])
+def test_which_convolutions_on_the_cpu_take_winograd_or_the_dft(kernel, stride, expected, rng):
+    kh, kw = pair(kernel)
     x = Tensor(f32(rng, 2, 3, 13, 13), requires_grad=True)
-    out = F.conv2d(x, Tensor(f32(rng, 4, 3, kernel, kernel)), stride=stride, padding=1)
-    assert isinstance(out.creator, fast.Conv2d) and out.creator.winograd is expected
+    out = F.conv2d(x, Tensor(f32(rng, 4, 3, kh, kw)), stride=stride, padding=1)
+    assert isinstance(out.creator, fast.Conv2d) and out.creator.algorithm is expected
 
 
-def test_integer_convolutions_stay_exact():
-    """G holds halves, which integers cannot: an integer 3x3 convolution takes im2col."""
-    x, w = np.arange(2 * 3 * 5 * 5).reshape(2, 3, 5, 5), np.arange(4 * 3 * 3 * 3).reshape(4, 3, 3, 3) % 5 - 2
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_integer_convolutions_stay_exact(kernel):
+    """Integers cannot hold G's halves or the DFT's complex numbers: an integer convolution takes im2col."""
+    x = np.arange(2 * 3 * 7 * 7).reshape(2, 3, 7, 7)
+    w = np.arange(4 * 3 * kernel * kernel).reshape(4, 3, kernel, kernel) % 5 - 2
     fast_function = fast.Conv2d(padding=1)
     fast_out = fast_function(Tensor(x), Tensor(w)).numpy()
-    assert fast_function.winograd is False
+    assert fast_function.algorithm is None
     with tinynet.reference_layers():
         np.testing.assert_array_equal(fast_out, F.conv2d(Tensor(x), Tensor(w), padding=1).numpy())
 
 
-def test_winograd_with_only_the_weights_needing_a_gradient_equals_the_reference(rng):
-    """conv1's case: the images need no gradient, so the kept tiles are not overwritten."""
-    x, w = f32(rng, 2, 3, 8, 7), f32(rng, 5, 3, 3, 3)
+@pytest.mark.parametrize("kernel", [3, 5], ids=["Winograd", "DFT"])
+def test_with_only_the_weights_needing_a_gradient_the_fast_path_equals_the_reference(rng, kernel):
+    """conv1's case: the images need no gradient, so the kept tiles or spectra are not overwritten."""
+    x, w = f32(rng, 2, 3, 8, 7), f32(rng, 5, 3, kernel, kernel)
     results = {}
     for path in layer_paths.PATHS:
         with tinynet.reference_layers(path == "reference"):
@@ -284,14 +299,37 @@ def test_winograd_with_only_the_weights_needing_a_gradient_equals_the_reference(
     assert_paths_agree(results["fast"], results["reference"])
 
 
-def test_winograd_without_gradients_equals_the_reference(rng):
-    """Under no_grad nothing is kept for backward: the tiles go through a scratch buffer."""
-    x, w = f32(rng, 3, 5, 9, 10), f32(rng, 6, 5, 3, 3)
+@pytest.mark.parametrize("kernel", [3, 5], ids=["Winograd", "DFT"])
+def test_without_gradients_the_fast_path_equals_the_reference(rng, kernel):
+    """Under no_grad nothing is kept for backward: the tiles or spectra go through a scratch buffer."""
+    x, w = f32(rng, 3, 5, 9, 10), f32(rng, 6, 5, kernel, kernel)
     with tinynet.no_grad():
         fast_out = F.conv2d(Tensor(x), Tensor(w), padding=1).numpy()
         with tinynet.reference_layers():
             reference_out = F.conv2d(Tensor(x), Tensor(w), padding=1).numpy()
     assert_paths_agree([fast_out], [reference_out])
+
+
+# -- convolution through the DFT on the fast path --------------------------------------------
+
+
+@pytest.mark.parametrize("size, kernel, padding", [(7, 5, 2), (6, 5, 1), (4, 6, 4)])
+def test_the_dft_matrices_are_numpys_fft(size, kernel, padding, rng):
+    """Along the rows the full DFT, along the columns the half spectrum, of a map zero-padded
+    to the transform's length: np.fft's numbers, as matrix products."""
+    t = fourier.Transforms.of((size, size), (kernel, kernel), (padding, padding), np.complex128)
+    n = fourier.transform_size(size, kernel, padding)
+    x = rng.standard_normal((size, size))
+    np.testing.assert_allclose(t.rows_in @ x, np.fft.fft(x, n, axis=0), atol=1e-12)
+    np.testing.assert_allclose(x @ t.cols_in, np.fft.rfft(x, n, axis=1), atol=1e-12)
+
+
+def test_a_kernel_spectrum_past_the_budget_leaves_the_convolution_to_im2col(rng, monkeypatch):
+    """Large maps make large spectra: (frequencies, out, in) complex numbers kept for backward."""
+    x, w = Tensor(f32(rng, 2, 3, 9, 9), requires_grad=True), Tensor(f32(rng, 4, 3, 5, 5))
+    assert F.conv2d(x, w, padding=2).creator.algorithm is fourier
+    monkeypatch.setattr(fourier, "KERNEL_SPECTRUM_BUDGET_BYTES", 11 * 6 * 4 * 3 * 8 - 1)  # one byte short
+    assert F.conv2d(x, w, padding=2).creator.algorithm is None
 
 
 def alexnet_steps(preset, images, labels, device):
@@ -408,13 +446,13 @@ def test_gradients_kept_from_an_earlier_step_are_not_overwritten(rng):
     np.testing.assert_allclose(layer.weight.grad, 2 * expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("stride", [1, 2], ids=["Winograd", "im2col"])
-def test_a_retained_graph_gives_the_same_gradients_twice_on_the_fast_path(rng, stride):
+@pytest.mark.parametrize("kernel, stride", [(3, 1), (5, 1), (3, 2)], ids=["Winograd", "DFT", "im2col"])
+def test_a_retained_graph_gives_the_same_gradients_twice_on_the_fast_path(rng, kernel, stride):
     """The fast convolution overwrites what it kept (im2col's columns, Winograd's input
-    tiles) with their gradient; a second backward through the same graph must compute
-    them again, not read gradients as inputs."""
+    tiles, the inputs' spectra) with their gradient; a second backward through the same
+    graph must compute them again, not read gradients as inputs."""
     x = Tensor(f32(rng, 2, 3, 9, 9), requires_grad=True)
-    w = Tensor(f32(rng, 4, 3, 3, 3), requires_grad=True)
+    w = Tensor(f32(rng, 4, 3, kernel, kernel), requires_grad=True)
     out = F.conv2d(x, w, stride=stride, padding=1)
     out.backward(np.ones(out.shape, np.float32), retain_graph=True)
     first = x.grad.copy(), w.grad.copy()

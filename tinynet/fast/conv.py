@@ -1,8 +1,9 @@
-"""Convolution by im2col + GEMM, or by Winograd's algorithm, with the work buffers kept between steps.
+"""Convolution by im2col + GEMM, Winograd's algorithm or the DFT, with the work buffers kept between steps.
 
 The same numbers as the reference Conv2d (tinynet/reference/conv.py), computed
 with what measured faster on a 2-core CPU: stride-1 3x3 kernels by Winograd's
-F(2x2, 3x3) (winograd.py), the others by im2col, with the columns kept for backward in a
+F(2x2, 3x3) (winograd.py), stride-1 kernels of 5x5 and more frequency by frequency
+(fourier.py), the others by im2col, with the columns kept for backward in a
 recycled array, or, for a batch whose columns exceed a memory budget, convolved
 in chunks through one reused buffer; the weight gradient's product transposed
 for OpenBLAS; the columns overwritten by their own gradient once the weight
@@ -25,7 +26,7 @@ from ..windows import (
     unpad,
     window_grid,
 )
-from . import winograd, workspace
+from . import fourier, winograd, workspace
 from .cuda import windows as cuda_windows
 from .workspace import scratch
 
@@ -33,9 +34,9 @@ from .workspace import scratch
 # would take 0.9 GB. A batch whose columns exceed this budget is convolved a
 # chunk of images at a time, so the columns stop growing with the batch (its
 # output and gradients still do); chunks of a few dozen images keep the GEMMs
-# as fast as one. Columns within the budget are kept for backward: at batch 32,
-# all five layers' (564 MB, in recycled blocks), which measured 34 ms a step
-# faster than splitting conv2's and 61 MB more at the peak.
+# as fast as one. Columns within the budget are kept for backward, which spares
+# backward an im2col pass: on the CPU, where the other layers take Winograd or
+# the DFT, that is conv1's columns (140 MB at batch 32, in a recycled block).
 COLUMNS_BUDGET_BYTES = 256 * 2**20
 
 
@@ -96,13 +97,16 @@ class InputGradient:
 class Conv2d(reference.Conv2d):
     def forward(self, x, weight, *bias):
         check_conv_input(x.shape, weight.shape, self.padding, self.groups)
-        # A stride-1 3x3 kernel on the CPU (conv3-5) takes Winograd's F(2x2, 3x3), with
-        # 4/9 of im2col's multiplications: a seed training step at batch 32 measured
-        # 12-13% shorter with OpenBLAS's AVX2 kernels, 2-7% with its AVX-512 ones
-        # (bench/winograd.py). Every other convolution takes im2col.
-        self.winograd = winograd.suits(x, weight, self.stride)
-        if self.winograd:
-            out, kept = winograd.forward(x, weight, self.padding, self.groups, keep=any(self.needs_input_grad))
+        # On the CPU, a stride-1 3x3 kernel (conv3-5) takes Winograd's F(2x2, 3x3), with 4/9 of
+        # im2col's multiplications: a seed training step at batch 32 measured 12-13% shorter
+        # with OpenBLAS's AVX2 kernels, 2-7% with its AVX-512 ones (bench/conv_algorithms.py). A
+        # stride-1 kernel of 5x5 or more (conv2) goes through the DFT (fourier.py), with a
+        # tenth of them: conv2's forward and backward took 120 ms instead of 400. Every other
+        # convolution takes im2col.
+        self.algorithm = next((a for a in (winograd, fourier) if a.suits(x, weight, self.stride, self.padding)), None)
+        if self.algorithm is not None:
+            keep = any(self.needs_input_grad)
+            out, kept = self.algorithm.forward(x, weight, self.padding, self.groups, keep=keep)
             self.save_for_backward(x, weight, kept)
             out = out.reshape(out.shape[0], -1)
         else:
@@ -121,11 +125,11 @@ class Conv2d(reference.Conv2d):
         # and dropped either way: a second backward through this graph
         # (retain_graph=True) computes it again from x.
         self.saved_arrays = (x, weight, None)
-        if self.winograd:
+        if self.algorithm is not None:
             if kept is None:
-                kept = winograd.transformed_operands(x, weight, self.padding)
-            grad_x, grad_weight = winograd.backward(grad, kept, x.shape, weight.shape, self.padding, self.groups,
-                                                    self.needs_input_grad[0])
+                kept = self.algorithm.transformed_operands(x, weight, self.padding)
+            grad_x, grad_weight = self.algorithm.backward(grad, kept, x.shape, weight.shape, self.padding,
+                                                          self.groups, self.needs_input_grad[0])
         else:
             grad_x, grad_weight = self._im2col_backward(grad, x, weight, kept)
         grad_bias = (grad.sum(axis=(0, 2, 3)),) if len(self.inputs) == 3 else ()

@@ -48,7 +48,7 @@ OUTPUT_TILE = 2  # each tile gives 2x2 outputs, so tiles start 2 apart
 TILE = OUTPUT_TILE + KERNEL - 1  # and read 4x4 inputs: neighbouring tiles overlap by 2
 
 
-def suits(x, weight, stride):
+def suits(x, weight, stride, padding):
     """Whether a convolution takes this path: floating-point NumPy arrays, stride 1, a 3x3
     kernel. (On a GPU im2col's CUDA kernels measured fast enough, and memory is short.
     Integers stay with im2col: G's halves would round to 0.)"""
