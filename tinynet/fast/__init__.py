@@ -6,9 +6,8 @@ every trick that measured well, each with its reason next to it. On a GPU the
 layers run CUDA kernels (cuda/): one launch per pass instead of one per array
 operation. The tests hold each one equal to the reference path on both backends.
 
-Local response normalisation and softmax cross-entropy differ from the reference
-on a GPU only: on a CPU the reference LRN already runs 2-4x faster than
-PyTorch's, and the loss takes a fraction of a millisecond.
+Local response normalisation differs from the reference on a GPU only: on a CPU
+the reference LRN already runs 2-4x faster than PyTorch's.
 """
 
 from .conv import Conv2d
