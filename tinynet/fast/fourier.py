@@ -213,23 +213,25 @@ def output_transform(products, t):
 
 def backward(grad, kept, x_shape, weight_shape, padding, groups, input_grad_needed):
     """(grad_x or None, grad_weight) from the output's gradient (N, C_out, oh, ow) and
-    forward's (X, W). If the input needs a gradient, X is overwritten by its own."""
+    forward's (X, W), which are overwritten by their own gradients (X only if the input
+    needs one): no third array of W's size, the largest here."""
     spectra, kernels = kept
     t = Transforms.of(tuple(x_shape[2:]), tuple(weight_shape[2:]), tuple(padding), spectra.dtype)
     c, out_channels = x_shape[1], weight_shape[0]
     grad_products = output_gradient(grad, t)
-    grad_kernels = scratch(np, "fourier_grad_kernels", kernels.shape, kernels.dtype)
-    conjugate_grad = scratch(np, "fourier_work_a", grad_products.shape, grad_products.dtype)
-    np.conjugate(grad_products, out=conjugate_grad)
+    if input_grad_needed:
+        conjugate_grad = scratch(np, "fourier_work_a", grad_products.shape, grad_products.dtype)
+        np.conjugate(grad_products, out=conjugate_grad)
     for ins, outs in group_slices(c, out_channels, groups):
-        # at each frequency dW = dY @ X^H and dX = W^H @ dY = conj(W^T @ conj(dY)): NumPy's
+        # at each frequency dX = W^H @ dY = conj(W^T @ conj(dY)) and dW = dY @ X^H: NumPy's
         # products take transposes for free but would copy W to conjugate it
         conjugate_spectra = scratch(np, "fourier_work_b", spectra[:, ins].shape, spectra.dtype)
         np.conjugate(spectra[:, ins], out=conjugate_spectra)
-        np.matmul(grad_products[:, outs], conjugate_spectra.transpose(0, 2, 1), out=grad_kernels[:, outs])
-        if input_grad_needed:  # this group's X has served its kernels' gradient: overwrite it
+        if input_grad_needed:  # this group's X lives on in the copy: dX overwrites it
             np.matmul(kernels[:, outs].transpose(0, 2, 1), conjugate_grad[:, outs], out=spectra[:, ins])
-    grad_weight = kernel_gradient(grad_kernels, t, weight_shape)
+        # and this group's W has served dX: dW overwrites it
+        np.matmul(grad_products[:, outs], conjugate_spectra.transpose(0, 2, 1), out=kernels[:, outs])
+    grad_weight = kernel_gradient(kernels, t, weight_shape)
     if not input_grad_needed:
         return None, grad_weight
     np.conjugate(spectra, out=spectra)
