@@ -199,6 +199,8 @@ LAYER_CASES = {
     "6x6, padding 4, more than half the kernel (DFT)": (
         lambda x, w: F.conv2d(x, w, padding=4), [(1, 2, 4, 5), (3, 2, 6, 6)]),
     "5x5 on a 1x1 image, batch 1 (DFT)": (lambda x, w: F.conv2d(x, w, padding=2), [(1, 2, 1, 1), (3, 2, 5, 5)]),
+    "5x5, padding 5: outputs that read only padding (DFT)": (
+        lambda x, w: F.conv2d(x, w, padding=5), [(1, 2, 4, 5), (3, 2, 5, 5)]),
     "conv (non-square, no bias)": (
         lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(1, 0)), [(2, 4, 7, 6), (6, 4, 3, 2)]),
     "max pool 3x3/2": (lambda x: F.max_pool2d(x, 3, 2), [(2, 5, 13, 13)]),
@@ -302,11 +304,11 @@ def test_with_only_the_weights_needing_a_gradient_the_fast_path_equals_the_refer
 @pytest.mark.parametrize("kernel", [3, 5], ids=["Winograd", "DFT"])
 def test_without_gradients_the_fast_path_equals_the_reference(rng, kernel):
     """Under no_grad nothing is kept for backward: the tiles or spectra go through a scratch buffer."""
-    x, w = f32(rng, 3, 5, 9, 10), f32(rng, 6, 5, kernel, kernel)
+    x, w = f32(rng, 3, 4, 9, 10), f32(rng, 6, 2, kernel, kernel)
     with tinynet.no_grad():
-        fast_out = F.conv2d(Tensor(x), Tensor(w), padding=1).numpy()
+        fast_out = F.conv2d(Tensor(x), Tensor(w), padding=1, groups=2).numpy()
         with tinynet.reference_layers():
-            reference_out = F.conv2d(Tensor(x), Tensor(w), padding=1).numpy()
+            reference_out = F.conv2d(Tensor(x), Tensor(w), padding=1, groups=2).numpy()
     assert_paths_agree([fast_out], [reference_out])
 
 
@@ -324,12 +326,43 @@ def test_the_dft_matrices_are_numpys_fft(size, kernel, padding, rng):
     np.testing.assert_allclose(x @ t.cols_in, np.fft.rfft(x, n, axis=1), atol=1e-12)
 
 
+def test_a_float16_convolution_stays_float16(rng):
+    """The DFT's products are complex64 at the least: float16 layers keep to im2col, and to float16."""
+    x, w = Tensor(f32(rng, 2, 3, 9, 9).astype(np.float16), requires_grad=True), Tensor(f32(rng, 4, 3, 5, 5))
+    out = F.conv2d(x, w.half(), padding=2)
+    out.sum().backward()
+    assert out.creator.algorithm is None and out.dtype == x.grad.dtype == np.float16
+
+
 def test_a_kernel_spectrum_past_the_budget_leaves_the_convolution_to_im2col(rng, monkeypatch):
     """Large maps make large spectra: (frequencies, out, in) complex numbers kept for backward."""
     x, w = Tensor(f32(rng, 2, 3, 9, 9), requires_grad=True), Tensor(f32(rng, 4, 3, 5, 5))
     assert F.conv2d(x, w, padding=2).creator.algorithm is fourier
     monkeypatch.setattr(fourier, "KERNEL_SPECTRUM_BUDGET_BYTES", 11 * 6 * 4 * 3 * 8 - 1)  # one byte short
     assert F.conv2d(x, w, padding=2).creator.algorithm is None
+
+
+# -- softmax cross-entropy on the fast path ---------------------------------------------------
+
+
+def test_cross_entropy_of_integer_logits_equals_the_reference():
+    logits, targets = np.array([[0, 1, 2], [3, 1, 2]]), np.array([1, 0])
+    fast_loss = F.cross_entropy(Tensor(logits), targets).numpy()
+    with tinynet.reference_layers():
+        reference_loss = F.cross_entropy(Tensor(logits), targets).numpy()
+    assert fast_loss.dtype == reference_loss.dtype == np.float64
+    np.testing.assert_allclose(fast_loss, reference_loss, rtol=1e-12)
+
+
+def test_cross_entropy_gives_the_same_gradient_twice_through_a_retained_graph(rng):
+    """Backward reads the exponentials forward kept: it must leave them as they were."""
+    logits = Tensor(f32(rng, 4, 6), requires_grad=True)
+    loss = F.cross_entropy(logits, np.array([0, 5, 2, 2]))
+    loss.backward(retain_graph=True)
+    first = logits.grad.copy()
+    logits.grad = None
+    loss.backward()
+    np.testing.assert_array_equal(logits.grad, first)
 
 
 def alexnet_steps(preset, images, labels, device):

@@ -98,11 +98,10 @@ class Conv2d(reference.Conv2d):
     def forward(self, x, weight, *bias):
         check_conv_input(x.shape, weight.shape, self.padding, self.groups)
         # On the CPU, a stride-1 3x3 kernel (conv3-5) takes Winograd's F(2x2, 3x3), with 4/9 of
-        # im2col's multiplications: a seed training step at batch 32 measured 12-13% shorter
-        # with OpenBLAS's AVX2 kernels, 2-7% with its AVX-512 ones (bench/conv_algorithms.py). A
-        # stride-1 kernel of 5x5 or more (conv2) goes through the DFT (fourier.py), with a
-        # tenth of them: conv2's forward and backward took 120 ms instead of 400. Every other
-        # convolution takes im2col.
+        # im2col's multiplications, and a stride-1 kernel of 5x5 or more (conv2) the DFT
+        # (fourier.py), with a tenth of them; every other convolution takes im2col. A seed
+        # training step at batch 32 took 728 ms so, 888 with im2col for conv3-5 and 1004 with
+        # im2col for conv2 (bench/conv_algorithms.py, OpenBLAS's AVX2 kernels).
         self.algorithm = next((a for a in (winograd, fourier) if a.suits(x, weight, self.stride, self.padding)), None)
         if self.algorithm is not None:
             keep = any(self.needs_input_grad)
@@ -121,8 +120,8 @@ class Conv2d(reference.Conv2d):
 
     def backward(self, grad):
         x, weight, kept = self.saved_arrays
-        # What forward kept is overwritten by its gradient below, if the input needs one,
-        # and dropped either way: a second backward through this graph
+        # What forward kept (columns, tiles or spectra) may be overwritten by gradients
+        # below, and is dropped either way: a second backward through this graph
         # (retain_graph=True) computes it again from x.
         self.saved_arrays = (x, weight, None)
         if self.algorithm is not None:

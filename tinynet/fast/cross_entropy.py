@@ -39,7 +39,8 @@ class SoftmaxCrossEntropy(reference.SoftmaxCrossEntropy):
         reference.check_targets(logits.shape, targets, self.ignore_index)
         rows, columns, kept = reference.target_entries(targets, self.ignore_index)
         row_max = logits.max(axis=1)
-        exps = np.subtract(logits, row_max[:, None])  # the row's maximum out first: exp cannot overflow
+        # the row's maximum out first, so that exp cannot overflow; integer logits give floats
+        exps = np.subtract(logits, row_max[:, None], dtype=np.result_type(logits, np.float16))
         np.exp(exps, out=exps)
         sums = exps.sum(axis=1)
         self.save_for_backward(exps, sums, rows, columns, kept)

@@ -28,7 +28,7 @@ of the largest output against float64, where PyTorch's own float32 convolution
 errs by 5e-7 (bench/README.md has the figures).
 """
 
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
@@ -43,14 +43,17 @@ KERNEL_SPECTRUM_BUDGET_BYTES = 256 * 2**20
 
 
 def suits(x, weight, stride, padding):
-    """Whether a convolution takes this path: floating-point NumPy arrays, stride 1, a kernel of
-    at least 5x5 (3x3 ones take Winograd's F(2x2, 3x3), with which this path measured no faster),
-    and a kernel spectrum within the budget."""
+    """Whether a convolution takes this path: float32 or float64 NumPy arrays (float16 has no
+    complex counterpart), stride 1, a kernel of at least 5x5, and a kernel spectrum within the
+    budget. 3x3 kernels take Winograd's F(2x2, 3x3): through the DFT, conv3-5 made a seed
+    training step 9% shorter but its peak memory 140 MB larger (112 complex numbers kept for
+    every 9 weights), past the 1.3x of PyTorch's that bench/alexnet.py checks."""
     if backend.xp_of(x) is not np or tuple(stride) != (1, 1) or min(weight.shape[2:]) < 5:
         return False
-    if not all(np.issubdtype(a.dtype, np.floating) for a in (x, weight)):
+    if np.result_type(x, weight) not in (np.float32, np.float64):
         return False
-    frequencies = len(transforms(x, weight, padding).kernel)
+    (h, w), (kh, kw), (ph, pw) = x.shape[2:], weight.shape[2:], padding
+    frequencies = transform_size(h, kh, ph) * (transform_size(w, kw, pw) // 2 + 1)
     complex_bytes = np.dtype(complex_type(x, weight)).itemsize
     return frequencies * weight.shape[0] * weight.shape[1] * complex_bytes <= KERNEL_SPECTRUM_BUDGET_BYTES
 
@@ -63,8 +66,9 @@ def complex_type(x, weight):
 def transform_size(size, kernel, padding):
     """The DFT length along an axis: output i reads input i + u - padding for u < kernel, so the
     circular correlation wraps onto zeros (never onto the map) once the length is at least
-    size + padding, and it must hold every output."""
-    return max(size + padding, output_size(size, kernel, 1, padding))
+    size + padding. (With more padding than kernel - 1 there are more outputs than that: those
+    past it read only padding, as do the ones they wrap onto, and both are 0.)"""
+    return size + padding
 
 
 def dft_matrices(size, kernel, padding, half):
@@ -140,7 +144,7 @@ class Transforms:
         self.kernel_adjoint = ready(self.kernel.conj().T)
 
     @staticmethod
-    @cache
+    @lru_cache(maxsize=16)  # a few layers' shapes; bounded, for programs that vary the image size
     def of(spatial, kernel, padding, dtype):
         return Transforms(spatial, kernel, padding, np.dtype(dtype))
 

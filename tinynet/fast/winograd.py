@@ -50,8 +50,9 @@ TILE = OUTPUT_TILE + KERNEL - 1  # and read 4x4 inputs: neighbouring tiles overl
 
 def suits(x, weight, stride, padding):
     """Whether a convolution takes this path: floating-point NumPy arrays, stride 1, a 3x3
-    kernel. (On a GPU im2col's CUDA kernels measured fast enough, and memory is short.
-    Integers stay with im2col: G's halves would round to 0.)"""
+    kernel, any padding (the argument is there for the signature that fourier.suits shares).
+    On a GPU im2col's CUDA kernels measured fast enough, and memory is short. Integers stay
+    with im2col: G's halves would round to 0."""
     return (backend.xp_of(x) is np and tuple(stride) == (1, 1) and tuple(weight.shape[2:]) == (KERNEL, KERNEL)
             and all(np.issubdtype(a.dtype, np.floating) for a in (x, weight)))
 
