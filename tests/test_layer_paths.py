@@ -320,10 +320,28 @@ def test_the_dft_matrices_are_numpys_fft(size, kernel, padding, rng):
     """Along the rows the full DFT, along the columns the half spectrum, of a map zero-padded
     to the transform's length: np.fft's numbers, as matrix products."""
     t = fourier.Transforms.of((size, size), (kernel, kernel), (padding, padding), np.complex128)
-    n = fourier.transform_size(size, kernel, padding)
+    n = fourier.transform_size(size, padding)
     x = rng.standard_normal((size, size))
     np.testing.assert_allclose(t.rows_in @ x, np.fft.fft(x, n, axis=0), atol=1e-12)
     np.testing.assert_allclose(x @ t.cols_in, np.fft.rfft(x, n, axis=1), atol=1e-12)
+
+
+def test_the_dft_reads_inputs_and_gradients_in_either_memory_order(rng):
+    """A convolution's output is a view in (C, N) memory order, and so may be the next
+    convolution's input and the gradient that reaches it; the transforms read either order."""
+    def channels_first_in_memory(a):
+        return np.ascontiguousarray(a.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+    x, w = channels_first_in_memory(f32(rng, 2, 3, 9, 8)), f32(rng, 4, 3, 5, 5)
+    upstream = channels_first_in_memory(f32(rng, 2, 4, 9, 8))
+    results = {}
+    for path in layer_paths.PATHS:
+        with tinynet.reference_layers(path == "reference"):
+            image, weight = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+            out = F.conv2d(image, weight, padding=2)
+            out.backward(upstream)
+            results[path] = [out.numpy(), image.grad, weight.grad]
+    assert_paths_agree(results["fast"], results["reference"])
 
 
 def test_a_float16_convolution_stays_float16(rng):

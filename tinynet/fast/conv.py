@@ -145,7 +145,7 @@ class Conv2d(reference.Conv2d):
         oh, ow = self._output_size(x.shape, weight.shape)
         chunks = list(self._batch_chunks(padded_shape, weight.shape, x.dtype))
         # Keep the columns for backward when they fit the budget in one piece:
-        # recomputing them costs an im2col pass (34 ms for conv2 at batch 32). Not
+        # recomputing them costs an im2col pass (12 ms for conv1 at batch 32). Not
         # on a GPU, where that pass takes a fraction of a millisecond and memory is
         # what runs short (conv3's columns are 199 MB at batch 128).
         keep = len(chunks) == 1 and any(self.needs_input_grad) and xp is np

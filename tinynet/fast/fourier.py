@@ -52,8 +52,8 @@ def suits(x, weight, stride, padding):
         return False
     if np.result_type(x, weight) not in (np.float32, np.float64):
         return False
-    (h, w), (kh, kw), (ph, pw) = x.shape[2:], weight.shape[2:], padding
-    frequencies = transform_size(h, kh, ph) * (transform_size(w, kw, pw) // 2 + 1)
+    (h, w), (ph, pw) = x.shape[2:], padding
+    frequencies = transform_size(h, ph) * (transform_size(w, pw) // 2 + 1)
     complex_bytes = np.dtype(complex_type(x, weight)).itemsize
     return frequencies * weight.shape[0] * weight.shape[1] * complex_bytes <= KERNEL_SPECTRUM_BUDGET_BYTES
 
@@ -63,11 +63,12 @@ def complex_type(x, weight):
     return np.result_type(x, weight, np.complex64)
 
 
-def transform_size(size, kernel, padding):
-    """The DFT length along an axis: output i reads input i + u - padding for u < kernel, so the
-    circular correlation wraps onto zeros (never onto the map) once the length is at least
-    size + padding. (With more padding than kernel - 1 there are more outputs than that: those
-    past it read only padding, as do the ones they wrap onto, and both are 0.)"""
+def transform_size(size, padding):
+    """The DFT length along an axis, whatever the kernel: output i reads input i + u - padding
+    for each tap u, so the circular correlation wraps onto zeros (never onto the map) once the
+    length is at least size + padding. (With more padding than kernel - 1 there are more
+    outputs than that: those past it read only padding, as do the ones they wrap onto, and
+    both are 0.)"""
     return size + padding
 
 
@@ -82,7 +83,7 @@ def dft_matrices(size, kernel, padding, half):
     synthesis (outputs, freqs): the inverse DFT at the layer's outputs; in a half
         spectrum each frequency but 0 and N/2 counts twice, for its missing conjugate.
     """
-    n = transform_size(size, kernel, padding)
+    n = transform_size(size, padding)
     freqs = np.arange(n // 2 + 1 if half else n)
     outputs = np.arange(output_size(size, kernel, 1, padding))
 
@@ -109,13 +110,19 @@ def real_part_of_product(z, rows, out):
     return np.matmul(z.view(rows.dtype).reshape(-1, rows.shape[0]), rows, out=out.reshape(-1, rows.shape[1]))
 
 
-def real_times_complex(x, matrix, out):
-    """x @ matrix into the complex ``out``, for real x: one real GEMM with the matrix's
-    (re, im) pairs, whose results are the (re, im) pairs of the product."""
+def real_times_complex(x, matrix, name):
+    """x @ matrix along the last axis of a real (N, C, H, W) array x, into a complex scratch
+    buffer of that ``name``: one real GEMM with the matrix's (re, im) pairs, whose results are
+    the (re, im) pairs of the product. The GEMM reads x's rows in their memory order, C order or
+    the (C, N) order of a convolution's output, so that no copy of x comes before it; the
+    result has x's axes, N first."""
+    order = (1, 0, 2, 3) if x.transpose(1, 0, 2, 3).flags.c_contiguous else (0, 1, 2, 3)
+    rows = x.transpose(order)
     real = matrix.real.dtype
-    np.matmul(x.astype(real, copy=False).reshape(-1, matrix.shape[0]), matrix.view(real),
+    out = scratch(np, name, (*rows.shape[:3], matrix.shape[1]), matrix.dtype)
+    np.matmul(rows.astype(real, copy=False).reshape(-1, matrix.shape[0]), matrix.view(real),
               out=out.view(real).reshape(-1, 2 * matrix.shape[1]))
-    return out
+    return out.transpose(order)
 
 
 class Transforms:
@@ -181,7 +188,7 @@ def input_transform(x, t, out):
     first, then each column."""
     n, c, h, w = x.shape
     f1, f2 = t.frequencies
-    rows_done = real_times_complex(x, t.cols_in, scratch(np, "fourier_work_a", (n, c, h, f2), out.dtype))
+    rows_done = real_times_complex(x, t.cols_in, "fourier_work_a")
     # (h, f2, C, N): the column transform is then one GEMM whose result is already in
     # the (frequency, channel, image) order of the products at each frequency
     rearranged = scratch(np, "fourier_work_b", (h, f2, c, n), out.dtype)
@@ -246,14 +253,10 @@ def output_gradient(grad, t):
     """The adjoint of output_transform: dY (F1*F2, C_out, N) from the outputs' gradient."""
     n, out_channels, oh, ow = grad.shape
     f1, f2 = t.frequencies
-    # rows in (C_out, N, oh) order, the order of the layer's own output, which its
-    # gradient usually keeps: then the reshape copies nothing
-    by_channel = grad.transpose(1, 0, 2, 3)
-    shape, dtype = (out_channels, n, oh, f2), t.cols_out_adjoint.dtype
-    rows_done = real_times_complex(by_channel, t.cols_out_adjoint, scratch(np, "fourier_work_a", shape, dtype))
-    rearranged = scratch(np, "fourier_work_b", (oh, f2, out_channels, n), dtype)
-    rearranged[...] = rows_done.transpose(2, 3, 0, 1)
-    grad_products = scratch(np, "fourier_products", (f1 * f2, out_channels, n), dtype)
+    rows_done = real_times_complex(grad, t.cols_out_adjoint, "fourier_work_a")
+    rearranged = scratch(np, "fourier_work_b", (oh, f2, out_channels, n), rows_done.dtype)
+    rearranged[...] = rows_done.transpose(2, 3, 1, 0)
+    grad_products = scratch(np, "fourier_products", (f1 * f2, out_channels, n), rows_done.dtype)
     np.matmul(t.rows_out_adjoint, rearranged.reshape(oh, -1), out=grad_products.reshape(f1, -1))
     return grad_products
 
